@@ -1,0 +1,197 @@
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import cron, { type ScheduledTask } from 'node-cron'
+import type WebTorrent from 'webtorrent'
+import { describeError, RookeryError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { currentRelease, type Manifest } from '../manifest/manifest.ts'
+import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
+import type { AgentConfig, AppConfig } from './config.ts'
+import { activateRelease, installRelease, isPermanent, type DeployContext } from './deploy.ts'
+import { ManifestPoller } from './fetch.ts'
+import { AppLayout } from './layout.ts'
+import { Linger } from './linger.ts'
+import { planApp, retryDelayMs, type Action } from './plan.ts'
+import { StateFile } from './state.ts'
+
+export interface AppOutcome {
+  app: string
+  desired: string | null
+  current: string | null
+  action: Action['kind']
+  error?: string
+}
+
+export interface ReconcileResult {
+  /** Every app is on the manifest's current tag. */
+  converged: boolean
+  apps: AppOutcome[]
+  /** Set when the manifest could not be read. */
+  error?: RookeryError
+}
+
+const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+
+/**
+ * The agent: on start and on every cron tick, read the manifest and bring each app to its current tag.
+ * Runs never overlap; a failure of one app does not stop the others.
+ */
+export class Agent {
+  readonly #config: AgentConfig
+  readonly #log: Logger
+  readonly #state: StateFile
+  readonly #poller: ManifestPoller
+  #client: WebTorrent | undefined
+  #linger: Linger | undefined
+  #task: ScheduledTask | undefined
+  #running: Promise<ReconcileResult> | undefined
+
+  constructor(config: AgentConfig, log: Logger) {
+    this.#config = config
+    this.#log = log
+    this.#state = new StateFile(config.state_dir)
+    this.#poller = new ManifestPoller(`${config.server}/manifest`, { timeoutMs: config.request_timeout, maxBytes: MAX_MANIFEST_BYTES })
+  }
+
+  /** Loads state and opens the swarm listener. */
+  async init(): Promise<void> {
+    await this.#state.load()
+    const client = createSwarmClient({ torrentPort: this.#config.torrent_port })
+    client.on('error', (err: Error) => this.#log.error({ err: err.message }, 'swarm error'))
+    await whenListening(client)
+    this.#client = client
+    this.#linger = new Linger(client, this.#log)
+    this.#log.info({ server: this.#config.server, torrent_port: client.torrentPort, apps: this.#config.apps.map((a) => a.name) }, 'agent started')
+  }
+
+  /** Reconciles now, then on the cron schedule. */
+  start(): void {
+    void this.reconcile(this.#config.seed_window)
+    this.#task = cron.schedule(this.#config.schedule, () => this.reconcile(this.#config.seed_window).then(() => undefined), {
+      name: 'rookery-poll',
+      noOverlap: true,
+      ...(this.#config.jitter > 0 ? { maxRandomDelay: this.#config.jitter } : {}),
+    })
+  }
+
+  /** One reconcile pass; a pass already running is joined instead of starting a second one. */
+  reconcile(seedWindowMs: number): Promise<ReconcileResult> {
+    this.#running ??= this.#reconcile(seedWindowMs).finally(() => {
+      this.#running = undefined
+    })
+    return this.#running
+  }
+
+  async stop(): Promise<void> {
+    await this.#task?.destroy()
+    await this.#running?.catch(() => undefined)
+    await this.#linger?.stopAll()
+    if (this.#client) await destroySwarmClient(this.#client)
+  }
+
+  async #reconcile(seedWindowMs: number): Promise<ReconcileResult> {
+    let manifest: Manifest
+    let changed: boolean
+    try {
+      ;({ manifest, changed } = await this.#poller.poll())
+    } catch (err) {
+      const error = err instanceof RookeryError ? err : new RookeryError('ROOKERY_POLL', describeError(err), { cause: err })
+      this.#log.warn({ code: error.code, err: describeError(error) }, 'manifest poll failed; keeping current releases')
+      return { converged: false, apps: [], error }
+    }
+    if (changed) this.#log.info({ serial: manifest.serial }, 'manifest changed')
+    const ctx: DeployContext = {
+      config: this.#config,
+      client: this.#client!,
+      state: this.#state,
+      linger: this.#linger!,
+      log: this.#log,
+      seedWindowMs,
+    }
+    const apps: AppOutcome[] = []
+    for (const app of this.#config.apps) apps.push(await this.#reconcileApp(ctx, app, manifest))
+    await this.#cleanDownloads(manifest)
+    return { converged: apps.every((a) => a.desired !== null && a.current === a.desired), apps }
+  }
+
+  async #reconcileApp(ctx: DeployContext, app: AppConfig, manifest: Manifest): Promise<AppOutcome> {
+    const layout = new AppLayout(app.deploy_to)
+    const desired = currentRelease(manifest, app.name)
+    const state = this.#state.app(app.name)
+    const action = planApp({
+      desired,
+      current: await layout.currentTag(),
+      installed: new Set(await layout.installedTags()),
+      failures: state.failures,
+      now: new Date(),
+    })
+    const outcome = async (error?: string): Promise<AppOutcome> => ({
+      app: app.name,
+      desired: desired?.tag ?? null,
+      current: await layout.currentTag(),
+      action: action.kind,
+      ...(error ? { error } : {}),
+    })
+    if (action.kind === 'none' || action.kind === 'skip') {
+      if (action.kind === 'skip' || changed(this.#lastReasons, app.name, action.reason)) {
+        this.#log.debug({ app: app.name, reason: action.reason }, action.kind === 'skip' ? 'skipping' : 'nothing to do')
+      }
+      return outcome(action.kind === 'skip' ? action.reason : undefined)
+    }
+    try {
+      if (action.kind === 'install') await installRelease(ctx, app, action.release)
+      else await activateRelease(ctx, app, action.release.tag)
+      return outcome()
+    } catch (err) {
+      const permanent = isPermanent(err)
+      const code = err instanceof RookeryError ? err.code : 'ROOKERY_UNEXPECTED'
+      const previous = state.failures[action.release.tag]
+      const attempts = (previous?.sha256 === action.release.sha256 ? previous.attempts : 0) + 1
+      const now = Date.now()
+      await this.#state.saveApp(app.name, {
+        ...this.#state.app(app.name),
+        failures: {
+          ...this.#state.app(app.name).failures,
+          [action.release.tag]: {
+            sha256: action.release.sha256,
+            code,
+            reason: describeError(err),
+            permanent,
+            attempts,
+            at: new Date(now).toISOString(),
+            ...(permanent ? {} : { retry_after: new Date(now + retryDelayMs(attempts)).toISOString() }),
+          },
+        },
+      })
+      this.#log.error({ app: app.name, tag: action.release.tag, code, permanent, attempts, err: describeError(err) }, `deploy failed`)
+      return outcome(describeError(err))
+    }
+  }
+
+  readonly #lastReasons = new Map<string, string>()
+
+  /** Deletes downloads no app wants any more (a partial download of the wanted release is kept to resume). */
+  async #cleanDownloads(manifest: Manifest): Promise<void> {
+    const root = join(this.#config.state_dir, 'downloads')
+    const keep = new Set([
+      ...this.#linger!.dirs,
+      ...this.#config.apps.map((a) => join(root, currentRelease(manifest, a.name)?.infohash ?? '-')),
+    ])
+    let entries: string[]
+    try {
+      entries = await readdir(root)
+    } catch {
+      return
+    }
+    for (const entry of entries) {
+      const dir = join(root, entry)
+      if (!keep.has(dir)) await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+function changed(last: Map<string, string>, key: string, value: string): boolean {
+  if (last.get(key) === value) return false
+  last.set(key, value)
+  return true
+}

@@ -1,0 +1,58 @@
+import { hostname } from 'node:os'
+import { isAbsolute } from 'node:path'
+import { z } from 'zod'
+import { appName, cronExpression, duration, httpUrl, port } from '../config/schema.ts'
+import { loadConfigFile } from '../config/load.ts'
+
+const appSchema = z
+  .object({
+    name: appName,
+    /** releases/<tag> and the `current` symlink live here (Capistrano's layout). */
+    deploy_to: z.string().refine(isAbsolute, { message: 'must be an absolute path' }),
+    keep_releases: z.number().int().min(1).default(5),
+    /** Shell command run in the new release directory after `current` switched. */
+    post_install: z.string().min(1).optional(),
+    hook_timeout: duration.prefault('10m'),
+    /** Run the hook as this user (with its groups and HOME) instead of the agent's user. */
+    user: z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'not a user name').optional(),
+  })
+  .strict()
+
+/** Agent config: the keys of config/agent.yaml, with their defaults. */
+export const agentConfigSchema = z
+  .object({
+    server: httpUrl,
+    state_dir: z.string().min(1).default('/var/lib/rookery/agent'),
+    /** node-cron expression; six fields add seconds. */
+    schedule: cronExpression.default('*/10 * * * * *'),
+    /** Each scheduled poll waits a random delay up to this, so a fleet does not poll in lockstep. */
+    jitter: duration.prefault('0s'),
+    /** Keep seeding a release for this long after it was activated. */
+    seed_window: duration.prefault('5m'),
+    /** TCP port other agents download from; 0 picks a free one. */
+    torrent_port: port.default(6881),
+    /** A download with no new data for this long is abandoned and retried at a later poll. */
+    stall_timeout: duration.prefault('60s'),
+    /** Time limit of one manifest or .torrent request. */
+    request_timeout: duration.prefault('10s'),
+    /** Tracker URLs to use instead of the ones in the torrents (e.g. a separate tracker). */
+    announce: z.array(httpUrl).optional(),
+    /** How this host names itself in logs; defaults to the hostname. */
+    host_id: z.string().min(1).default(hostname()),
+    apps: z.array(appSchema).min(1, 'list at least one app'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>()
+    config.apps.forEach((app, i) => {
+      if (seen.has(app.name)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'name'], message: `app ${app.name} is listed twice` })
+      seen.add(app.name)
+    })
+  })
+
+export type AgentConfig = z.output<typeof agentConfigSchema>
+export type AppConfig = AgentConfig['apps'][number]
+
+export function loadAgentConfig(file: string): Promise<AgentConfig> {
+  return loadConfigFile(file, agentConfigSchema)
+}

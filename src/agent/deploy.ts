@@ -1,0 +1,143 @@
+import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
+import type WebTorrent from 'webtorrent'
+import { RookeryError, UnavailableError, VerifyError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { ReleaseEntry } from '../manifest/manifest.ts'
+import { extractRelease } from '../release/extract.ts'
+import { sha256File } from '../release/hash.ts'
+import { readTorrent } from '../release/torrent.ts'
+import { downloadTorrent, stopTorrent } from '../swarm/download.ts'
+import type { AgentConfig, AppConfig } from './config.ts'
+import { httpGet } from './fetch.ts'
+import { runHook } from './hook.ts'
+import { AppLayout } from './layout.ts'
+import type { Linger } from './linger.ts'
+import type { AppState, StateFile } from './state.ts'
+
+export interface DeployContext {
+  config: AgentConfig
+  client: WebTorrent
+  state: StateFile
+  linger: Linger
+  log: Logger
+  /** Seed window to use; 0 in `--once` mode, where the process exits right after. */
+  seedWindowMs: number
+}
+
+const MAX_TORRENT_FILE = 16 * 1024 * 1024
+
+/**
+ * Installs a release: .torrent (checked against the manifest's infohash), swarm download into
+ * <state_dir>/downloads/<infohash>, SHA-256 of the whole tarball, extraction into releases/<tag>, then
+ * activation. Nothing is extracted before the checksum matched; nothing becomes current before it is
+ * fully extracted.
+ */
+export async function installRelease(ctx: DeployContext, app: AppConfig, release: ReleaseEntry): Promise<void> {
+  const log = ctx.log.child({ app: app.name, tag: release.tag })
+  const started = Date.now()
+  const res = await httpGet(release.torrent_url, { timeoutMs: ctx.config.request_timeout, maxBytes: MAX_TORRENT_FILE })
+  if (res.status !== 200) throw new UnavailableError('ROOKERY_TORRENT_STATUS', `GET ${release.torrent_url}: answered ${res.status}`)
+  const info = await readTorrent(res.body)
+  if (info.infoHash !== release.infohash || info.length !== release.size) {
+    throw new VerifyError('ROOKERY_TORRENT_MISMATCH', `${release.torrent_url} has infohash ${info.infoHash} and ${info.length} bytes, the manifest says ${release.infohash} and ${release.size}`)
+  }
+
+  const dir = join(ctx.config.state_dir, 'downloads', release.infohash)
+  log.info({ infohash: release.infohash, size: release.size }, 'download started')
+  const download = await downloadTorrent(ctx.client, res.body, {
+    dir,
+    stallTimeoutMs: ctx.config.stall_timeout,
+    ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
+  })
+  const downloadMs = Date.now() - started
+  const tarball = join(dir, info.name)
+  const digest = await sha256File(tarball)
+  if (digest !== release.sha256) {
+    await stopTorrent(ctx.client, download.torrent)
+    await rm(dir, { recursive: true, force: true })
+    throw new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `downloaded ${info.name} has sha256 ${digest}, the manifest says ${release.sha256}`)
+  }
+  const traffic = download.traffic()
+  log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
+
+  const layout = new AppLayout(app.deploy_to)
+  await layout.prepare()
+  const extracted = await extractRelease(tarball, layout.releaseDir(release.tag))
+  await layout.touch(release.tag)
+  log.info({ files: extracted.files, bytes: extracted.bytes }, 'release extracted')
+
+  ctx.linger.hold(download.torrent, dir, ctx.seedWindowMs, download.traffic, { app: app.name, tag: release.tag })
+  await activateRelease(ctx, app, release.tag, {
+    tag: release.tag,
+    at: new Date().toISOString(),
+    duration_ms: Date.now() - started,
+    downloaded_from_peers: traffic.fromPeers,
+    downloaded_from_webseed: traffic.fromWebseed,
+    uploaded: traffic.uploaded,
+  })
+}
+
+/**
+ * Switches `current` to an installed release and runs the post_install hook. If the hook fails, the
+ * previous release becomes current again (or `current` is removed when there was none) and the failure
+ * is thrown. Then old releases are pruned, never current nor previous.
+ */
+export async function activateRelease(
+  ctx: DeployContext,
+  app: AppConfig,
+  tag: string,
+  lastDeploy?: AppState['last_deploy'],
+): Promise<void> {
+  const log = ctx.log.child({ app: app.name, tag })
+  const layout = new AppLayout(app.deploy_to)
+  const previous = await layout.currentTag()
+  await layout.switchCurrent(tag)
+  log.info({ previous }, 'current switched')
+
+  if (app.post_install) {
+    const result = await runHook({
+      command: app.post_install,
+      cwd: layout.releaseDir(tag),
+      env: {
+        ROOKERY_APP: app.name,
+        ROOKERY_TAG: tag,
+        ROOKERY_RELEASE_DIR: layout.releaseDir(tag),
+        ROOKERY_PREVIOUS_TAG: previous ?? '',
+        ROOKERY_PREVIOUS_RELEASE_DIR: previous ? layout.releaseDir(previous) : '',
+        ROOKERY_DEPLOY_TO: app.deploy_to,
+      },
+      timeoutMs: app.hook_timeout,
+      ...(app.user ? { user: app.user } : {}),
+      log,
+    })
+    if (!result.ok) {
+      if (previous) await layout.switchCurrent(previous)
+      else await layout.clearCurrent()
+      const how = result.timedOut ? `timed out after ${app.hook_timeout} ms` : result.signal ? `killed by ${result.signal}` : `exited ${result.exitCode}`
+      const last = result.tail.at(-1)
+      throw new RookeryError('ROOKERY_HOOK_FAILED', `post_install ${how}${last ? ` (last output: ${last})` : ''}; ${previous ? `back on ${previous}` : 'no previous release, current removed'}`)
+    }
+    log.info({ duration_ms: result.durationMs }, 'post_install succeeded')
+  }
+
+  const state = ctx.state.app(app.name)
+  const failures = { ...state.failures }
+  delete failures[tag]
+  const newPrevious = previous && previous !== tag ? previous : state.previous
+  await ctx.state.saveApp(app.name, {
+    ...state,
+    previous: newPrevious,
+    failures,
+    ...(lastDeploy ? { last_deploy: lastDeploy } : {}),
+  })
+  const protect = new Set([tag, ...(newPrevious ? [newPrevious] : [])])
+  const pruned = await layout.prune(app.keep_releases, protect)
+  log.info({ previous, pruned }, 'release activated')
+}
+
+/** Whether a failure is worth retrying with the same content (network, disk) or not (bad content, hook). */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof VerifyError || (err instanceof RookeryError && err.code === 'ROOKERY_HOOK_FAILED')
+}
+

@@ -1,0 +1,86 @@
+import { request } from 'undici'
+import { RookeryError, UnavailableError } from '../errors.ts'
+import { manifestSchema, type Manifest } from '../manifest/manifest.ts'
+
+export interface FetchOptions {
+  timeoutMs: number
+  /** Bodies larger than this are refused (a broken or hostile server must not exhaust memory). */
+  maxBytes: number
+}
+
+/**
+ * GETs a URL with undici, with a time limit on the whole exchange and a cap on the body. Network
+ * failures and 5xx are UnavailableError (retry later); other statuses are returned to the caller.
+ */
+export async function httpGet(
+  url: string,
+  options: FetchOptions,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  const signal = AbortSignal.timeout(options.timeoutMs)
+  try {
+    const res = await request(url, { method: 'GET', headers, signal, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs })
+    const declared = Number(res.headers['content-length'] ?? 0)
+    if (declared > options.maxBytes) {
+      res.body.destroy()
+      throw new RookeryError('ROOKERY_TOO_LARGE', `GET ${url}: body of ${declared} bytes is over the ${options.maxBytes}-byte limit`)
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length
+      if (size > options.maxBytes) {
+        res.body.destroy()
+        throw new RookeryError('ROOKERY_TOO_LARGE', `GET ${url}: body over the ${options.maxBytes}-byte limit`)
+      }
+      chunks.push(chunk as Buffer)
+    }
+    if (res.statusCode >= 500) {
+      throw new UnavailableError('ROOKERY_SERVER_ERROR', `GET ${url}: server answered ${res.statusCode}`)
+    }
+    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }
+  } catch (err) {
+    if (err instanceof RookeryError) throw err
+    const reason = signal.aborted ? `no answer within ${options.timeoutMs} ms` : ((err as Error).message || String(err))
+    throw new UnavailableError('ROOKERY_UNREACHABLE', `GET ${url}: ${reason}`, { cause: err })
+  }
+}
+
+/**
+ * Polls the manifest with If-None-Match, so an unchanged manifest costs a 304 and no parsing.
+ * Keeps the last good document; a bad answer never replaces it.
+ */
+export class ManifestPoller {
+  readonly url: string
+  readonly #options: FetchOptions
+  #etag: string | undefined
+  #manifest: Manifest | undefined
+
+  constructor(url: string, options: FetchOptions) {
+    this.url = url
+    this.#options = options
+  }
+
+  /** Fetches the manifest; `changed` is false on a 304. */
+  async poll(): Promise<{ manifest: Manifest; changed: boolean }> {
+    const headers: Record<string, string> = this.#etag && this.#manifest ? { 'if-none-match': this.#etag } : {}
+    const res = await httpGet(this.url, this.#options, headers)
+    if (res.status === 304 && this.#manifest) return { manifest: this.#manifest, changed: false }
+    if (res.status !== 200) throw new UnavailableError('ROOKERY_MANIFEST_STATUS', `GET ${this.url}: answered ${res.status}`)
+    let data: unknown
+    try {
+      data = JSON.parse(res.body.toString('utf8'))
+    } catch {
+      throw new RookeryError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: the answer is not JSON`)
+    }
+    const parsed = manifestSchema.safeParse(data)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new RookeryError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: not a rookery manifest (${issue?.path.join('.')}: ${issue?.message})`)
+    }
+    const etag = res.headers.etag
+    this.#etag = typeof etag === 'string' ? etag : undefined
+    this.#manifest = parsed.data
+    return { manifest: parsed.data, changed: true }
+  }
+}

@@ -1,0 +1,44 @@
+import { rm } from 'node:fs/promises'
+import type WebTorrent from 'webtorrent'
+import type { Torrent } from 'webtorrent'
+import type { Logger } from '../log.ts'
+import { stopTorrent } from '../swarm/download.ts'
+import type { TrafficStats } from '../swarm/download.ts'
+
+/**
+ * Keeps freshly activated releases seeding for the seed window so later hosts get them from peers, then
+ * stops the torrent and deletes the downloaded tarball.
+ */
+export class Linger {
+  readonly #client: WebTorrent
+  readonly #log: Logger
+  readonly #held = new Map<string, { timer: NodeJS.Timeout; stop: () => Promise<void> }>()
+
+  constructor(client: WebTorrent, log: Logger) {
+    this.#client = client
+    this.#log = log
+  }
+
+  /** Directories (downloads/<infohash>) still in use by a seeding torrent. */
+  get dirs(): string[] {
+    return [...this.#held.keys()]
+  }
+
+  hold(torrent: Torrent, dir: string, windowMs: number, traffic: () => TrafficStats, fields: Record<string, unknown>): void {
+    const stop = async () => {
+      clearTimeout(timer)
+      this.#held.delete(dir)
+      const stats = traffic()
+      await stopTorrent(this.#client, torrent)
+      await rm(dir, { recursive: true, force: true })
+      this.#log.info({ ...fields, uploaded: stats.uploaded }, 'seed window over')
+    }
+    const timer = setTimeout(() => void stop(), windowMs)
+    this.#held.set(dir, { timer, stop })
+  }
+
+  /** Stops every lingering torrent now (shutdown). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#held.values()].map((h) => h.stop()))
+  }
+}

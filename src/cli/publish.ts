@@ -1,0 +1,83 @@
+import { createReadStream } from 'node:fs'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Transform } from 'node:stream'
+import type { Command } from 'commander'
+import { formatBytes } from '../config/units.ts'
+import { releaseUrls } from '../manifest/manifest.ts'
+import { assertSafeName, tarballName } from '../release/names.ts'
+import { sha256File } from '../release/hash.ts'
+import { packDirectory } from '../release/pack.ts'
+import { makeTorrent } from '../release/torrent.ts'
+import { callApi, publishToken, serverUrl } from './api-client.ts'
+import { progressLine } from './progress.ts'
+
+interface PublishFlags {
+  app: string
+  tag: string
+  server?: string
+  activate: boolean
+}
+
+export function registerPublish(program: Command): void {
+  program
+    .command('publish')
+    .description('pack DIR into a release tarball, make its torrent and publish it as APP TAG')
+    .argument('<dir>', 'directory to release (.git is skipped)')
+    .requiredOption('--app <name>', 'app name')
+    .requiredOption('--tag <tag>', 'release tag, e.g. v42')
+    .option('--server <url>', 'rookery server (default $ROOKERY_SERVER or http://127.0.0.1:8998)')
+    .option('--no-activate', 'publish without making it the current release')
+    .addHelpText('after', '\nThe publish token is read from ROOKERY_TOKEN.')
+    .action(async (dir: string, flags: PublishFlags) => publish(dir, flags))
+}
+
+async function publish(dir: string, flags: PublishFlags): Promise<void> {
+  const app = assertSafeName('app', flags.app)
+  const tag = assertSafeName('tag', flags.tag)
+  const server = serverUrl(flags.server)
+  const token = publishToken()
+  // The torrent carries the server's public URLs (tracker, webseed): ask the server for them first.
+  const info = await callApi(server, 'GET', '/api/v1/info')
+  const name = tarballName(app, tag)
+  const urls = releaseUrls(String(info.public_url), app, tag, name)
+
+  const work = await mkdtemp(join(tmpdir(), 'rookery-publish-'))
+  try {
+    const tarball = join(work, name)
+    const packing = progressLine(`packing ${dir}`)
+    const packed = await packDirectory(dir, tarball, { onProgress: (done, total) => packing.update(done, total) })
+    packing.done()
+    const sha256 = await sha256File(tarball)
+    const torrent = await makeTorrent(tarball, { name, announce: urls.announce, webseed: urls.tarball })
+    const size = (await stat(tarball)).size
+
+    const uploading = progressLine('uploading')
+    let sent = 0
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length
+        uploading.update(sent, size)
+        cb(null, chunk)
+      },
+    })
+    const answer = await callApi(server, 'PUT', `/api/v1/releases/${encodeURIComponent(app)}/${encodeURIComponent(tag)}${flags.activate ? '' : '?activate=false'}`, {
+      token,
+      body: createReadStream(tarball).pipe(meter),
+      headers: {
+        'content-type': 'application/gzip',
+        'content-length': String(size),
+        'x-rookery-sha256': sha256,
+        'x-rookery-infohash': torrent.infoHash,
+      },
+    })
+    uploading.done()
+    const verb = answer.created ? 'published' : 'already published'
+    process.stdout.write(
+      `${verb} ${app} ${tag}: ${formatBytes(size)} (${packed.files} files, ${formatBytes(packed.bytes)}), sha256 ${sha256}, infohash ${torrent.infoHash}, current ${String(answer.current)}\n`,
+    )
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+}

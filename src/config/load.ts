@@ -1,0 +1,58 @@
+import { readFile } from 'node:fs/promises'
+import { LineCounter, parseDocument, isNode } from 'yaml'
+import type { z } from 'zod'
+import { ConfigError } from '../errors.ts'
+
+/**
+ * Reads a YAML config file and validates it against a zod schema. Every error names the file, the line
+ * and the key ("agent.yaml:12: apps[0].deploy_to: required"), because a service that refuses to start
+ * should say exactly which line to fix.
+ */
+export async function loadConfigFile<S extends z.ZodType>(file: string, schema: S): Promise<z.output<S>> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+      hint: 'pass --config PATH, or create the file from the example in config/',
+    })
+  }
+  return parseConfigText(text, file, schema)
+}
+
+/** Same as loadConfigFile, from text already read; `file` is only used in messages. */
+export function parseConfigText<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const yamlError = doc.errors[0]
+  if (yamlError) {
+    const line = lineCounter.linePos(yamlError.pos[0]).line
+    throw new ConfigError(`${file}:${line}: invalid YAML: ${yamlError.message.split('\n')[0]}`)
+  }
+  const data = doc.toJS() ?? {}
+  const result = schema.safeParse(data)
+  if (result.success) return result.data
+
+  // A misspelt key shows up both as "unknown" and as a missing required one: the unknown one is the useful clue.
+  const issues = result.error.issues
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!
+  let path = issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part))
+  let message = issue.message
+  if (issue.code === 'unrecognized_keys') {
+    // Point at the unknown key itself, not at the object holding it.
+    path = [...path, issue.keys[0]!]
+    message = `unknown key (allowed keys are listed in the example config)`
+  }
+  // Walk up until a node exists in the document (a missing key has no line; its parent does).
+  let line: number | undefined
+  for (let depth = path.length; depth >= 0 && line === undefined; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true)
+    if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line
+  }
+  const key = formatPath(path)
+  throw new ConfigError(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${message}`)
+}
+
+function formatPath(path: ReadonlyArray<string | number>): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('')
+}

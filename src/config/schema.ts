@@ -1,0 +1,56 @@
+import { z } from 'zod'
+import cron from 'node-cron'
+import { parseDuration, parseSize } from './units.ts'
+import { isSafeName } from '../release/names.ts'
+
+/** Reusable zod pieces for config schemas: they accept what users write and produce plain numbers. */
+
+/** A duration string ("90s", "5m") -> milliseconds. */
+export const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text)
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(text)} (use e.g. 500ms, 90s, 5m, 1h)` })
+    return z.NEVER
+  }
+  return ms
+})
+
+/** A size string ("64MiB") or a plain number of bytes -> bytes. */
+export const size = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  const bytes = typeof value === 'number' ? value : parseSize(value)
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a size: ${JSON.stringify(value)} (use e.g. 512MiB, 10GiB)` })
+    return z.NEVER
+  }
+  return bytes
+})
+
+/** A node-cron expression; six fields add seconds. */
+export const cronExpression = z.string().refine((expr) => cron.validate(expr), {
+  message: 'not a valid cron expression (node-cron syntax; six fields add seconds, e.g. "*/10 * * * * *")',
+})
+
+/** An http(s) URL without a trailing slash. */
+export const httpUrl = z
+  .string()
+  .refine((text) => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol), {
+    message: 'not an http(s) URL',
+  })
+  .transform((text) => text.replace(/\/+$/, ''))
+
+/** An app name, usable as a directory and URL segment. */
+export const appName = z.string().refine(isSafeName, { message: 'not a valid app name (A-Z a-z 0-9 . _ + -)' })
+
+/** A TCP port; 0 lets the system pick one. */
+export const port = z.number().int().min(0).max(65535)
+
+/** "host:port" for a listening socket. */
+export const listenAddress = z.string().transform((text, ctx) => {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text)
+  const portNumber = m ? Number(m[3]) : NaN
+  if (!m || portNumber > 65535) {
+    ctx.addIssue({ code: 'custom', message: `not a listen address: ${JSON.stringify(text)} (use host:port, e.g. 0.0.0.0:8998)` })
+    return z.NEVER
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: portNumber }
+})

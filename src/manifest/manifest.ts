@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import { isSafeName } from '../release/names.ts'
+
+/**
+ * The manifest: one JSON document saying, per app, which tag is current and which releases are kept.
+ * The server writes it; agents read it. It is self-contained (absolute URLs) so the same bytes could be
+ * served by nginx or S3.
+ */
+
+/** Bumped only for incompatible changes; agents refuse versions they do not know. */
+export const MANIFEST_VERSION = 1
+
+const name = z.string().refine(isSafeName, { message: 'not a safe name' })
+const hex = (length: number) => z.string().regex(new RegExp(`^[0-9a-f]{${length}}$`))
+
+export const releaseEntrySchema = z.object({
+  tag: name,
+  infohash: hex(40),
+  sha256: hex(64),
+  size: z.number().int().nonnegative(),
+  created_at: z.string(),
+  torrent_url: z.string(),
+  tarball_url: z.string(),
+})
+
+export const appEntrySchema = z.object({
+  current: name.nullable(),
+  releases: z.array(releaseEntrySchema),
+})
+
+export const manifestSchema = z.object({
+  version: z.literal(MANIFEST_VERSION),
+  /** Increases with every change, so a reader can tell a newer document from an older cached one. */
+  serial: z.number().int().nonnegative(),
+  updated_at: z.string(),
+  apps: z.record(name, appEntrySchema),
+})
+
+export type ReleaseEntry = z.infer<typeof releaseEntrySchema>
+export type AppEntry = z.infer<typeof appEntrySchema>
+export type Manifest = z.infer<typeof manifestSchema>
+
+/** A manifest with no apps yet. */
+export function emptyManifest(): Manifest {
+  return { version: MANIFEST_VERSION, serial: 0, updated_at: new Date(0).toISOString(), apps: {} }
+}
+
+/** Canonical bytes of a manifest (stable key order from construction, 2-space indent, final newline). */
+export function serializeManifest(manifest: Manifest): Buffer {
+  return Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)
+}
+
+/** Strong ETag of manifest bytes: equal bytes give equal tags, on any server that serves them. */
+export function manifestEtag(bytes: Buffer): string {
+  return `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"`
+}
+
+/** The release currently wanted for an app, if the manifest names one that it lists. */
+export function currentRelease(manifest: Manifest, app: string): ReleaseEntry | undefined {
+  const entry = manifest.apps[app]
+  if (!entry || entry.current === null) return undefined
+  return entry.releases.find((r) => r.tag === entry.current)
+}
+
+/** Where a release's files live under the server's public URL; shared by the server and `publish`. */
+export function releaseUrls(publicUrl: string, app: string, tag: string, tarball: string) {
+  const base = publicUrl.replace(/\/+$/, '')
+  return {
+    torrent: `${base}/torrents/${encodeURIComponent(app)}/${encodeURIComponent(tag)}.torrent`,
+    tarball: `${base}/releases/${encodeURIComponent(app)}/${encodeURIComponent(tag)}/${encodeURIComponent(tarball)}`,
+    announce: `${base}/announce`,
+  }
+}

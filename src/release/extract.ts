@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat, mkdir, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { createGunzip } from 'node:zlib'
+import { extract } from 'tar'
+import type { ReadEntry } from 'tar'
+import { RookeryError, VerifyError } from '../errors.ts'
+
+/** Bounds on what one release may unpack to: a decompression bomb fails instead of filling the disk. */
+export interface ExtractLimits {
+  /** Total size of all entries, in bytes. */
+  maxBytes: number
+  /** Number of entries, directories included. */
+  maxEntries: number
+}
+
+/** 20 GiB and a million entries. */
+export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = { maxBytes: 20 * 1024 ** 3, maxEntries: 1_000_000 }
+
+/** What was unpacked: the number of regular files and their total size in bytes. */
+export interface ExtractResult {
+  files: number
+  bytes: number
+}
+
+const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink'])
+
+// Errors that say the host's disk or permissions are at fault, not the archive.
+const IO_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM'])
+
+// A symlink resolving through more links than this is refused, as the kernel would (ELOOP).
+const MAX_LINK_HOPS = 40
+const ESCAPES = 'resolves outside the release (or loops)'
+
+/**
+ * Extracts the gzip tarball into a staging directory beside `targetDir`, then renames it to `targetDir`.
+ * Refuses (VerifyError ROOKERY_UNSAFE_ARCHIVE, naming the entry) hardlinks, devices, fifos, absolute or `..`
+ * paths, symlinks resolving outside the release, setuid/setgid modes, duplicate paths, and archives over
+ * `limits`; a corrupt archive is VerifyError ROOKERY_BAD_ARCHIVE; a disk or permission failure is
+ * RookeryError ROOKERY_EXTRACT_IO. On any failure nothing is left behind. Throws ROOKERY_EXTRACT_EXISTS if
+ * `targetDir` exists. Files get their archive mode (less the umask) and the extracting user as owner.
+ */
+export async function extractRelease(
+  tarball: string,
+  targetDir: string,
+  limits: Partial<ExtractLimits> = {},
+): Promise<ExtractResult> {
+  const target = path.resolve(targetDir)
+  if (await lstat(target).then(() => true, () => false)) {
+    throw new RookeryError('ROOKERY_EXTRACT_EXISTS', `cannot extract ${tarball}: ${target} already exists`)
+  }
+  const staging = path.join(
+    path.dirname(target),
+    `.staging-${path.basename(target)}-${randomBytes(6).toString('hex')}`,
+  )
+  try {
+    await mkdir(staging)
+  } catch (err) {
+    throw ioError(tarball, err)
+  }
+  try {
+    const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits })
+    await rename(staging, target).catch((err: unknown) => {
+      const code = (err as { code?: unknown }).code
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        throw new RookeryError('ROOKERY_EXTRACT_EXISTS', `cannot extract ${tarball}: ${target} appeared meanwhile`)
+      }
+      throw ioError(tarball, err)
+    })
+    return result
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true })
+    throw err instanceof RookeryError ? err : ioError(tarball, err)
+  }
+}
+
+/**
+ * Streams the tarball through our own gunzip into tar's Unpack. Decompressing ourselves lets a refusal stop
+ * the input cleanly: tar then finishes the entries it has started and emits 'close', and only after that is
+ * it safe to delete the staging directory. (Aborting tar's own gunzip leaves it with writes in flight and
+ * never emits 'close'.)
+ */
+function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Promise<ExtractResult> {
+  return new Promise((resolve, reject) => {
+    let failure: Error | undefined
+    let entries = 0
+    let total = 0 // declared size of every entry, for the limit
+    let files = 0
+    let bytes = 0 // size of regular files, for the result
+    const seen = new Set<string>()
+    const links = new Map<string, string>()
+
+    const source = createReadStream(tarball)
+    const gunzip = createGunzip()
+    const fail = (err: Error): void => {
+      if (failure) return
+      failure = err
+      // Entries already parsed are refused by the filter from here on; the teardown itself waits for a
+      // fresh tick so it does not run inside tar's parse loop.
+      setImmediate(() => {
+        source.unpipe(gunzip)
+        gunzip.unpipe(unpack)
+        source.destroy()
+        gunzip.destroy()
+        unpack.end()
+      })
+    }
+    const refuse = (entryPath: string, reason: string): false => {
+      fail(refusal(tarball, entryPath, reason))
+      return false
+    }
+
+    const check = (entry: ReadEntry): boolean => {
+      if (failure) return false
+      const p = entry.path
+      if (!ALLOWED_TYPES.has(entry.type)) return refuse(p, `${entry.type} entries are not allowed`)
+      if (isAbsolute(p)) return refuse(p, 'absolute path')
+      const rel = normalize(p)
+      if (rel.split('/').includes('..')) return refuse(p, "path contains '..'")
+      if (seen.has(rel)) return refuse(p, 'duplicate path')
+      seen.add(rel)
+      if ((entry.mode ?? 0) & 0o6000) return refuse(p, `setuid/setgid mode ${(entry.mode ?? 0).toString(8)}`)
+      if (++entries > limits.maxEntries) return refuse(p, `more than ${limits.maxEntries} entries`)
+      total += entry.size
+      if (total > limits.maxBytes) return refuse(p, `unpacks to more than ${limits.maxBytes} bytes`)
+      if (entry.type === 'SymbolicLink') {
+        const target = entry.linkpath ?? ''
+        if (isAbsolute(target)) return refuse(p, `symlink to absolute path ${JSON.stringify(target)}`)
+        links.set(rel, target)
+        if (!linkStaysInside(rel, links)) return refuse(p, `symlink to ${JSON.stringify(target)} ${ESCAPES}`)
+      } else if (entry.type !== 'Directory') {
+        files++
+        bytes += entry.size
+      }
+      return true
+    }
+
+    const unpack = extract({
+      cwd: staging,
+      strict: true, // every tar warning is emitted as an 'error' instead
+      preservePaths: false,
+      preserveOwner: false,
+      // tar 7.5 aborts when (bytes out / bytes in) of its own decompressor exceeds maxDecompressionRatio
+      // (default 1000), which a legitimately sparse release (zero-filled images) can pass. We decompress
+      // ourselves so tar never applies it; Infinity states the intent: maxBytes is the only size limit.
+      maxDecompressionRatio: Infinity,
+      gzip: false,
+      brotli: false,
+      zstd: false,
+      filter: (_path, entry) => check(entry as ReadEntry),
+    })
+    // tar skips entries of unknown types (and oversized pax headers) without calling the filter
+    unpack.on('ignoredEntry', (entry: ReadEntry) => {
+      if (!failure) refuse(entry.path, `unsupported ${entry.type} entry`)
+    })
+    unpack.on('error', (err: Error) => fail(classify(tarball, err)))
+    gunzip.on('error', (err: Error) => fail(badArchive(tarball, err)))
+    source.on('error', (err: Error) => fail(ioError(tarball, err)))
+    unpack.on('close', () => {
+      // A link checked early may resolve differently once later links exist: check all of them again.
+      for (const [rel, target] of failure ? [] : links) {
+        if (!linkStaysInside(rel, links)) {
+          failure = refusal(tarball, rel, `symlink to ${JSON.stringify(target)} ${ESCAPES}`)
+          break
+        }
+      }
+      if (failure) reject(failure)
+      else resolve({ files, bytes })
+    })
+    source.pipe(gunzip).pipe(unpack)
+  })
+}
+
+function isAbsolute(p: string): boolean {
+  // win32 parsing also catches `C:` and `\\` roots, which tar would strip to make the path relative
+  return path.posix.isAbsolute(p) || path.win32.parse(p).root !== ''
+}
+
+function normalize(p: string): string {
+  return p.split('/').filter((part) => part !== '' && part !== '.').join('/')
+}
+
+/**
+ * Whether the symlink at `rel` resolves inside the release root, following the archive's other symlinks
+ * (`links`, path -> target) the way the kernel would, so that a chain of individually harmless links
+ * (`d/up -> ..`, then `x -> d/up/..`) is caught.
+ */
+function linkStaysInside(rel: string, links: Map<string, string>): boolean {
+  const pending = [...rel.split('/').slice(0, -1), ...(links.get(rel) ?? '').split('/')]
+  const resolved: string[] = []
+  let hops = 0
+  for (let part = pending.shift(); part !== undefined; part = pending.shift()) {
+    if (part === '' || part === '.') continue
+    if (part === '..') {
+      if (resolved.pop() === undefined) return false
+      continue
+    }
+    resolved.push(part)
+    const target = links.get(resolved.join('/'))
+    if (target === undefined) continue
+    if (++hops > MAX_LINK_HOPS || isAbsolute(target)) return false
+    resolved.pop()
+    pending.unshift(...target.split('/'))
+  }
+  return true
+}
+
+function isIoError(err: unknown): boolean {
+  return typeof (err as { code?: unknown }).code === 'string' && IO_CODES.has((err as { code: string }).code)
+}
+
+function ioError(tarball: string, err: unknown): RookeryError {
+  return new RookeryError('ROOKERY_EXTRACT_IO', `cannot extract ${tarball}: ${(err as Error).message}`, { cause: err })
+}
+
+function badArchive(tarball: string, err: unknown): VerifyError {
+  return new VerifyError('ROOKERY_BAD_ARCHIVE', `corrupt archive ${tarball}: ${(err as Error).message}`, { cause: err })
+}
+
+function refusal(tarball: string, entryPath: string, reason: string): VerifyError {
+  return new VerifyError('ROOKERY_UNSAFE_ARCHIVE', `refused entry ${JSON.stringify(entryPath)} in ${tarball}: ${reason}`)
+}
+
+type TarError = Error & { code?: string; tarCode?: string; entry?: { path?: string } }
+
+// tar's own refusals of an entry: `..` or escaping paths, over-deep paths, extracting through a symlink.
+const TAR_REFUSALS = new Set(['TAR_ENTRY_ERROR', 'TAR_SYMLINK_ERROR', 'TAR_ENTRY_UNSUPPORTED'])
+
+/** Maps an error tar emitted (in strict mode every tar warning is one) to ours. */
+function classify(tarball: string, err: TarError): Error {
+  if (isIoError(err)) return ioError(tarball, err)
+  const entryPath = err.entry?.path
+  if (err.code !== undefined && TAR_REFUSALS.has(err.code) && entryPath !== undefined) {
+    return new VerifyError('ROOKERY_UNSAFE_ARCHIVE', refusal(tarball, entryPath, err.message).message, { cause: err })
+  }
+  if (err.tarCode !== undefined) {
+    const where = entryPath === undefined ? '' : ` at entry ${JSON.stringify(entryPath)}`
+    return new VerifyError('ROOKERY_BAD_ARCHIVE', `corrupt archive ${tarball}${where}: ${err.message}`, { cause: err })
+  }
+  return ioError(tarball, err)
+}

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto'
+import type { Stats } from 'node:fs'
+import { lstat, readdir, rename, rm, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { create } from 'tar'
+import type { WriteEntry } from 'tar'
+import { RookeryError, UsageError } from '../errors.ts'
+
+/** The mtime written for every file entry, so a rebuilt directory packs to the same bytes. */
+export const PACK_MTIME = new Date('2000-01-01T00:00:00Z')
+
+// zlib's default level, fixed so that an upgrade of a default can't change the bytes of a rebuilt release.
+const GZIP_LEVEL = 6
+
+export interface PackOptions {
+  /** Called after each regular file is written and once at the end; throttling is the caller's job. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void
+}
+
+/** What went into a tarball: the number of regular files and their total size in bytes. */
+export interface PackResult {
+  files: number
+  bytes: number
+}
+
+interface TreeEntry {
+  rel: string
+  stats: Stats
+}
+
+// tar stores a file with nlink > 1 as a hardlink to the first path it saw with the same inode. Hardlinks are
+// refused on extraction (and pnpm/npm caches hardlink freely), so each path is stored as a plain file: a
+// cache that never remembers anything.
+class NoLinkCache extends Map<`${number}:${number}`, string> {
+  override set(): this {
+    return this
+  }
+}
+
+/**
+ * Packs `dir` into a deterministic gzip tarball at `outFile`: entries sorted byte-wise by relative path
+ * (directories included), owner 0 with no user/group names, fixed mtimes, permission bits kept, symlinks
+ * stored as symlinks, `.git` skipped at any depth. Writes a temporary file beside `outFile` and renames it,
+ * so a failed pack leaves nothing behind. Throws a UsageError for a missing `dir`, a special file (socket,
+ * fifo, device) or a setuid/setgid file, which extraction would refuse anyway.
+ */
+export async function packDirectory(dir: string, outFile: string, opts: PackOptions = {}): Promise<PackResult> {
+  const root = path.resolve(dir)
+  const rootStats = await stat(root).catch(() => undefined)
+  if (!rootStats) throw new UsageError(`cannot pack ${dir}: no such directory`)
+  if (!rootStats.isDirectory()) throw new UsageError(`cannot pack ${dir}: not a directory`)
+
+  const tree = await listTree(root).catch((err: unknown) => {
+    if (err instanceof RookeryError) throw err
+    throw new RookeryError('ROOKERY_PACK_IO', `cannot read ${dir}: ${(err as Error).message}`, { cause: err })
+  })
+  const files = tree.filter((e) => e.stats.isFile())
+  const totalBytes = files.reduce((sum, e) => sum + e.stats.size, 0)
+  let doneBytes = 0
+
+  const tmp = path.join(path.dirname(path.resolve(outFile)), `.${path.basename(outFile)}.${randomBytes(6).toString('hex')}.tmp`)
+  try {
+    await create(
+      {
+        file: tmp,
+        cwd: root,
+        gzip: { level: GZIP_LEVEL },
+        portable: true,
+        mtime: PACK_MTIME,
+        noDirRecurse: true,
+        strict: true,
+        linkCache: new NoLinkCache(),
+        // tar reuses the stats we checked instead of lstat-ing again, so what we vetted is what it writes
+        statCache: new Map(tree.map((e) => [path.join(root, e.rel), e.stats])),
+        onWriteEntry: (entry: WriteEntry) => {
+          if (entry.type !== 'File' || !opts.onProgress) return
+          const size = entry.stat?.size ?? 0
+          entry.on('end', () => {
+            doneBytes += size
+            opts.onProgress?.(doneBytes, totalBytes)
+          })
+        },
+      },
+      tree.map((e) => e.rel),
+    )
+    await rename(tmp, outFile)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw new RookeryError('ROOKERY_PACK_IO', `cannot pack ${dir} into ${outFile}: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  opts.onProgress?.(totalBytes, totalBytes)
+  return { files: files.length, bytes: totalBytes }
+}
+
+/** Every entry under `root` except `.git`, with paths relative to `root` using `/`, sorted byte-wise. */
+async function listTree(root: string): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = []
+  const walk = async (relDir: string): Promise<void> => {
+    for (const name of await readdir(path.join(root, relDir))) {
+      if (name === '.git') continue
+      const rel = relDir === '' ? name : `${relDir}/${name}`
+      const abs = path.join(root, rel)
+      const stats = await lstat(abs)
+      if (stats.isDirectory()) {
+        // A setgid directory only means "new files inherit my group" on the build host: meaningless elsewhere,
+        // and extraction refuses setuid/setgid modes, so drop the bits rather than fail.
+        stats.mode &= ~0o6000
+        out.push({ rel, stats })
+        await walk(rel)
+      } else if (stats.isFile() || stats.isSymbolicLink()) {
+        if (stats.isFile() && stats.mode & 0o6000) {
+          throw new UsageError(`cannot pack ${abs}: setuid/setgid files are not allowed in a release`, {
+            hint: `chmod u-s,g-s ${abs}`,
+          })
+        }
+        out.push({ rel, stats })
+      } else {
+        throw new UsageError(`cannot pack ${abs}: ${specialKind(stats)} cannot be part of a release`)
+      }
+    }
+  }
+  await walk('')
+  // Byte-wise, not localeCompare: the order must not depend on the packing host's locale or ICU version.
+  const keyed = out.map((e) => ({ key: Buffer.from(e.rel), e }))
+  return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map(({ e }) => e)
+}
+
+function specialKind(stats: Stats): string {
+  if (stats.isSocket()) return 'a socket'
+  if (stats.isFIFO()) return 'a fifo'
+  if (stats.isCharacterDevice()) return 'a character device'
+  if (stats.isBlockDevice()) return 'a block device'
+  return 'a special file'
+}

@@ -1,0 +1,48 @@
+import { z } from 'zod'
+import { readFile } from 'node:fs/promises'
+import { duration, httpUrl, listenAddress, port, size } from '../config/schema.ts'
+import { loadConfigFile } from '../config/load.ts'
+import { ConfigError } from '../errors.ts'
+
+/** Server config: the keys of config/server.yaml, with their defaults. */
+export const serverConfigSchema = z
+  .object({
+    listen: listenAddress.prefault('0.0.0.0:8998'),
+    /** What goes into torrents and the manifest: the address agents reach this server at. */
+    public_url: httpUrl.prefault('http://127.0.0.1:8998'),
+    data_dir: z.string().min(1).default('/var/lib/rookery/server'),
+    publish_tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]),
+    /** A file with one token a line (lines starting with # ignored), read at start. */
+    publish_token_file: z.string().optional(),
+    keep_releases: z.number().int().min(1).default(5),
+    max_upload_size: size.prefault('20GiB'),
+    /** Port of the origin seeder's BitTorrent listener; 0 picks a free one. */
+    torrent_port: port.default(6881),
+    /** How often agents re-announce to the tracker. Short: a datacenter tracker is cheap to ask. */
+    announce_interval: duration.prefault('30s'),
+    /** Peers remembered per swarm; must exceed the fleet size or large fleets lose peers. */
+    max_peers_per_swarm: z.number().int().min(10).default(20000),
+  })
+  .strict()
+
+export type ServerConfig = z.output<typeof serverConfigSchema>
+
+/** Loads and validates the server config, then resolves the token file. */
+export async function loadServerConfig(file: string): Promise<ServerConfig> {
+  const config = await loadConfigFile(file, serverConfigSchema)
+  return { ...config, publish_tokens: [...config.publish_tokens, ...(await readTokenFile(config.publish_token_file))] }
+}
+
+async function readTokenFile(file: string | undefined): Promise<string[]> {
+  if (!file) return []
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read publish_token_file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`)
+  }
+  const tokens = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+  const short = tokens.find((t) => t.length < 16)
+  if (short !== undefined) throw new ConfigError(`${file}: tokens must be at least 16 characters`)
+  return tokens
+}

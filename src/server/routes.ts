@@ -1,0 +1,121 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import send from 'send'
+import { isSafeName, tarballName } from '../release/names.ts'
+import { isAuthorized } from './auth.ts'
+import { HttpError, sendError, sendJson } from './http-util.ts'
+import { handleSetCurrent, handleUpload, type PublishContext } from './publish-api.ts'
+import type { Tracker } from './tracker.ts'
+import { readFile } from 'node:fs/promises'
+
+export interface RouteContext extends PublishContext {
+  tracker: Tracker
+  tokens: readonly string[]
+  version: string
+  /** Bytes served by the webseed since start. */
+  stats: { webseedBytes: number }
+}
+
+/**
+ * Every route of the server, on one port:
+ *   GET  /announce, /scrape                    BitTorrent tracker
+ *   GET  /manifest                             the manifest (strong ETag, 304 on If-None-Match)
+ *   GET  /torrents/<app>/<tag>.torrent         .torrent files
+ *   GET  /releases/<app>/<tag>/<app>-<tag>.tar.gz   webseed (BEP 19; Range requests)
+ *   PUT  /api/v1/releases/<app>/<tag>          publish (token)
+ *   POST /api/v1/apps/<app>/current            rollback / roll forward (token)
+ *   GET  /api/v1/info, /api/v1/stats, /healthz
+ */
+export async function route(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://rookery')
+  const parts = url.pathname.split('/').slice(1).map(safeDecode)
+  const method = req.method ?? 'GET'
+  const read = method === 'GET' || method === 'HEAD'
+
+  if (read && (url.pathname === '/announce' || url.pathname === '/scrape')) {
+    return ctx.tracker.handle(req, res, url.pathname === '/announce' ? 'announce' : 'scrape')
+  }
+  if (read && url.pathname === '/manifest') return serveManifest(req, res, ctx)
+  if (read && parts[0] === 'torrents' && parts.length === 3) {
+    const [, app, file] = parts as [string, string, string]
+    const tag = file.endsWith('.torrent') ? file.slice(0, -'.torrent'.length) : ''
+    return serveTorrent(res, ctx, app, tag, method === 'HEAD')
+  }
+  if (read && parts[0] === 'releases' && parts.length === 4) {
+    const [, app, tag, file] = parts as [string, string, string, string]
+    return serveTarball(req, res, ctx, app, tag, file)
+  }
+  if (read && url.pathname === '/healthz') return sendJson(res, 200, { ok: true })
+  if (read && url.pathname === '/api/v1/info') {
+    return sendJson(res, 200, { version: ctx.version, public_url: ctx.publicUrl, announce_url: `${ctx.publicUrl}/announce` })
+  }
+  if (read && url.pathname === '/api/v1/stats') {
+    return sendJson(res, 200, {
+      webseed_bytes: ctx.stats.webseedBytes,
+      origin_seeder_uploaded_bytes: ctx.seeder.uploaded(),
+      swarms: ctx.tracker.swarms(),
+    })
+  }
+  if (parts[0] === 'api' && parts[1] === 'v1') {
+    if (!isAuthorized(req, ctx.tokens)) {
+      throw new HttpError(401, 'ROOKERY_UNAUTHORIZED', 'missing or wrong publish token (Authorization: Bearer ...)')
+    }
+    if (method === 'PUT' && parts[2] === 'releases' && parts.length === 5) {
+      const app = checkName('app', parts[3]!)
+      const tag = checkName('tag', parts[4]!)
+      return handleUpload(req, res, ctx, app, tag, url.searchParams.get('activate') !== 'false')
+    }
+    if (method === 'POST' && parts[2] === 'apps' && parts[4] === 'current' && parts.length === 5) {
+      return handleSetCurrent(req, res, ctx, checkName('app', parts[3]!))
+    }
+  }
+  sendError(res, 404, 'ROOKERY_NOT_FOUND', `no route ${method} ${url.pathname}`)
+}
+
+function serveManifest(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): void {
+  const { bytes, etag } = ctx.store.document
+  const headers = { ETag: etag, 'Cache-Control': 'no-cache' }
+  if (ifNoneMatch(req.headers['if-none-match'], etag)) {
+    res.writeHead(304, headers)
+    return void res.end()
+  }
+  res.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
+  res.end(req.method === 'HEAD' ? undefined : bytes)
+}
+
+async function serveTorrent(res: ServerResponse, ctx: RouteContext, app: string, tag: string, head: boolean): Promise<void> {
+  if (!isSafeName(app) || !isSafeName(tag) || !ctx.store.findRelease(app, tag)) {
+    return sendError(res, 404, 'ROOKERY_NOT_FOUND', `no release ${app} ${tag}`)
+  }
+  const bytes = await readFile(ctx.store.torrentPath(app, tag))
+  res.writeHead(200, { 'Content-Type': 'application/x-bittorrent', 'Content-Length': bytes.length, 'Cache-Control': 'public, max-age=31536000, immutable' })
+  res.end(head ? undefined : bytes)
+}
+
+function serveTarball(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, app: string, tag: string, file: string): void {
+  if (!isSafeName(app) || !isSafeName(tag) || file !== tarballName(app, tag) || !ctx.store.findRelease(app, tag)) {
+    return sendError(res, 404, 'ROOKERY_NOT_FOUND', `no release ${app} ${tag}`)
+  }
+  // `send` does Range (206, 416), conditional requests and ETags; a release tarball never changes.
+  send(req, `/${app}/${tag}/${file}`, { root: ctx.store.releasesDir, immutable: true, maxAge: '1y' })
+    .on('stream', (stream) => stream.on('data', (chunk: Buffer) => (ctx.stats.webseedBytes += chunk.length)))
+    .on('error', (err: Error & { status?: number }) => sendError(res, err.status ?? 500, 'ROOKERY_WEBSEED', err.message))
+    .pipe(res)
+}
+
+function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false
+  return header.split(',').some((t) => t.trim() === etag || t.trim() === '*')
+}
+
+function checkName(what: string, value: string): string {
+  if (!isSafeName(value)) throw new HttpError(400, 'ROOKERY_BAD_NAME', `invalid ${what} ${JSON.stringify(value)}`)
+  return value
+}
+
+function safeDecode(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return ''
+  }
+}

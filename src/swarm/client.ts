@@ -1,0 +1,46 @@
+import WebTorrent from 'webtorrent'
+
+/**
+ * A webtorrent client set up for a datacenter swarm instead of the internet: peers come only from our
+ * tracker (no DHT, local discovery or peer exchange), over TCP only (no uTP, no WebRTC), with no NAT
+ * traversal. Protocol encryption is off fleet-wide: peers with different settings may fail to talk, and
+ * integrity comes from piece hashes and the tarball's SHA-256, not from obfuscation.
+ */
+export interface SwarmClientOptions {
+  /** TCP port peers connect to; 0 lets the system pick one. */
+  torrentPort: number
+  /** Outgoing connections per torrent. */
+  maxConns?: number
+}
+
+export function createSwarmClient(options: SwarmClientOptions): WebTorrent {
+  return new WebTorrent({
+    dht: false,
+    lsd: false,
+    utPex: false,
+    utp: false,
+    natUpnp: false,
+    natPmp: false,
+    secure: 0,
+    torrentPort: options.torrentPort,
+    maxConns: options.maxConns ?? 55,
+  })
+}
+
+/** Resolves once the client listens for peers (so its port is known), rejects on a listen error. */
+export function whenListening(client: WebTorrent): Promise<void> {
+  if (client.listening) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err)
+    client.once('error', onError)
+    client.once('listening', () => {
+      client.off('error', onError)
+      resolve()
+    })
+  })
+}
+
+/** Destroys the client and waits for its sockets to close. */
+export function destroySwarmClient(client: WebTorrent): Promise<void> {
+  return new Promise((resolve) => client.destroy(() => resolve()))
+}

@@ -1,0 +1,140 @@
+import type WebTorrent from 'webtorrent'
+import type { Torrent, Wire } from 'webtorrent'
+import { RookeryError, UnavailableError } from '../errors.ts'
+
+/** Bytes a torrent received, split by source, so a deploy can say how much the swarm saved the origin. */
+export interface TrafficStats {
+  fromPeers: number
+  fromWebseed: number
+  uploaded: number
+}
+
+/** Counts received bytes per source type from the moment it is attached. */
+export function countTraffic(torrent: Torrent): () => TrafficStats {
+  let fromPeers = 0
+  let fromWebseed = 0
+  torrent.on('wire', (wire: Wire) => {
+    wire.on('download', (bytes: number) => {
+      if (wire.type === 'webSeed') fromWebseed += bytes
+      else fromPeers += bytes
+    })
+  })
+  return () => ({ fromPeers, fromWebseed, uploaded: torrent.uploaded })
+}
+
+export interface DownloadOptions {
+  /** Directory the torrent's file is written into (as `<dir>/<info.name>`); existing pieces are resumed. */
+  dir: string
+  /** No verified byte for this long: give up (the swarm has no source left). */
+  stallTimeoutMs: number
+  /** No progress for this long: ask the tracker again (it may have been down, or peers may have joined). */
+  reannounceMs?: number
+  /** Replaces the torrent's announce URLs (e.g. a different tracker). */
+  announce?: string[]
+  onProgress?: (downloaded: number, total: number) => void
+  signal?: AbortSignal
+}
+
+export interface Download {
+  torrent: Torrent
+  traffic: () => TrafficStats
+}
+
+/**
+ * Downloads a torrent into `dir` with rarest-first piece selection and resolves when every piece is
+ * verified. webtorrent never fails a download whose sources are gone, it just waits: the watchdog here
+ * turns "no progress for stallTimeoutMs" into an error, and re-announces while waiting because a tracker
+ * that was down at start is otherwise not asked again for 30 minutes.
+ * On failure the torrent is removed from the client; the partial file stays for a later resume.
+ */
+export function downloadTorrent(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<Download> {
+  const reannounceMs = options.reannounceMs ?? 3000
+  return new Promise((resolve, reject) => {
+    const torrent = client.add(torrentFile, {
+      path: options.dir,
+      strategy: 'rarest',
+      ...(options.announce ? { announce: options.announce } : {}),
+    })
+    const traffic = countTraffic(torrent)
+    let lastBytes = -1
+    let lastProgressAt = Date.now()
+    let lastAnnounceAt = Date.now()
+    let settled = false
+
+    const reannounce = () => {
+      lastAnnounceAt = Date.now()
+      torrent.discovery?.tracker?.update()
+    }
+    const finish = (err?: Error) => {
+      if (settled) return
+      settled = true
+      clearInterval(watchdog)
+      options.signal?.removeEventListener('abort', onAbort)
+      if (!err) return resolve({ torrent, traffic })
+      torrent.destroy({ destroyStore: false }, () => reject(err))
+    }
+    const onAbort = () => finish(new RookeryError('ROOKERY_ABORTED', `download of ${torrent.name ?? 'torrent'} aborted`))
+
+    const watchdog = setInterval(() => {
+      if (torrent.downloaded !== lastBytes) {
+        lastBytes = torrent.downloaded
+        lastProgressAt = Date.now()
+        options.onProgress?.(torrent.downloaded, torrent.length)
+        return
+      }
+      const idle = Date.now() - lastProgressAt
+      if (idle >= options.stallTimeoutMs) {
+        finish(
+          new UnavailableError(
+            'ROOKERY_STALLED',
+            `download of ${torrent.name} stalled: no data for ${Math.round(idle / 1000)}s with ${torrent.numPeers} peers (${Math.round(torrent.progress * 100)}% done)`,
+            { hint: 'check that the server (tracker, webseed) is reachable; the agent retries later' },
+          ),
+        )
+      } else if (Date.now() - lastAnnounceAt >= reannounceMs) {
+        reannounce()
+      }
+    }, Math.min(1000, Math.max(50, options.stallTimeoutMs / 4)))
+    watchdog.unref()
+
+    torrent.on('warning', (err: Error) => {
+      // A failed announce (tracker down) is a warning, not an error: ask again soon instead of in 30 minutes.
+      if (!/^Piece \d+ failed/.test(err.message) && Date.now() - lastAnnounceAt >= reannounceMs) reannounce()
+    })
+    torrent.once('error', (err: Error) => finish(new UnavailableError('ROOKERY_TORRENT', `torrent error: ${err.message}`, { cause: err })))
+    torrent.once('done', () => finish())
+    torrent.once('ready', () => {
+      if (torrent.done) finish()
+    })
+    if (options.signal?.aborted) onAbort()
+    else options.signal?.addEventListener('abort', onAbort)
+  })
+}
+
+/**
+ * Seeds a file that is already on disk as `<dir>/<info.name>`. With `skipVerify` the pieces are trusted
+ * without re-hashing (the server's own kept releases); otherwise they are checked once.
+ */
+export function seedTorrent(
+  client: WebTorrent,
+  torrentFile: Buffer,
+  dir: string,
+  options: { skipVerify: boolean; announce?: string[] },
+): Promise<Torrent> {
+  return new Promise((resolve, reject) => {
+    const torrent = client.add(torrentFile, {
+      path: dir,
+      skipVerify: options.skipVerify,
+      strategy: 'rarest',
+      ...(options.announce ? { announce: options.announce } : {}),
+    })
+    torrent.once('error', reject)
+    torrent.once('ready', () => resolve(torrent))
+  })
+}
+
+/** Removes a torrent from the client without deleting its file. */
+export function stopTorrent(client: WebTorrent, torrent: Torrent): Promise<void> {
+  if (torrent.destroyed) return Promise.resolve()
+  return new Promise((resolve) => torrent.destroy({ destroyStore: false }, () => resolve()))
+}

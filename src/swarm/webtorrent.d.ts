@@ -1,0 +1,74 @@
+// webtorrent 3 ships no types and @types/webtorrent describes the 0.x API: only what rookery uses is declared.
+declare module 'webtorrent' {
+  import type { EventEmitter } from 'node:events'
+
+  export interface WebTorrentOptions {
+    dht?: boolean
+    lsd?: boolean
+    utPex?: boolean
+    utp?: boolean
+    natUpnp?: boolean
+    natPmp?: boolean
+    webSeeds?: boolean
+    secure?: 0 | 1 | 2
+    torrentPort?: number
+    maxConns?: number
+    tracker?: Record<string, unknown> | false
+    downloadLimit?: number
+    uploadLimit?: number
+  }
+
+  export interface AddOptions {
+    path?: string
+    announce?: string[]
+    strategy?: 'rarest' | 'sequential'
+    skipVerify?: boolean
+    private?: boolean
+    storeCacheSlots?: number
+    maxWebConns?: number
+    destroyStoreOnDestroy?: boolean
+  }
+
+  export interface Wire extends EventEmitter {
+    type: 'webrtc' | 'tcpIncoming' | 'tcpOutgoing' | 'utpIncoming' | 'utpOutgoing' | 'webSeed'
+    remoteAddress?: string
+    remotePort?: number
+    downloaded: number
+    uploaded: number
+  }
+
+  export interface TrackerClient {
+    update(opts?: Record<string, unknown>): void
+  }
+
+  export interface Torrent extends EventEmitter {
+    infoHash: string
+    name: string
+    length: number
+    downloaded: number
+    uploaded: number
+    received: number
+    progress: number
+    done: boolean
+    ready: boolean
+    destroyed: boolean
+    numPeers: number
+    wires: Wire[]
+    path: string
+    discovery?: { tracker?: TrackerClient | null } | null
+    destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void
+  }
+
+  export default class WebTorrent extends EventEmitter {
+    constructor(opts?: WebTorrentOptions)
+    torrents: Torrent[]
+    torrentPort: number
+    listening: boolean
+    destroyed: boolean
+    add(torrentId: Buffer | Uint8Array | string, opts?: AddOptions, onTorrent?: (torrent: Torrent) => void): Torrent
+    get(torrentId: string | Buffer): Promise<Torrent | null>
+    remove(torrentId: string | Torrent, opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): Promise<void>
+    destroy(cb?: (err?: Error | null) => void): void
+    address(): { address: string; family: string; port: number } | null
+  }
+}
