@@ -33,6 +33,8 @@ export const agentConfigSchema = z
     torrent_port: port.default(6881),
     /** A download with no new data for this long is abandoned and retried at a later poll. */
     stall_timeout: duration.prefault('60s'),
+    /** Download from the server's HTTP webseed only after the swarm gave no data for this long (0: at once). */
+    webseed_fallback: duration.prefault('5s'),
     /** Time limit of one manifest or .torrent request. */
     request_timeout: duration.prefault('10s'),
     /** Tracker URLs to use instead of the ones in the torrents (e.g. a separate tracker). */

@@ -48,6 +48,7 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
   const download = await downloadTorrent(ctx.client, res.body, {
     dir,
     stallTimeoutMs: ctx.config.stall_timeout,
+    ...(ctx.config.webseed_fallback > 0 ? { webseedFallbackMs: ctx.config.webseed_fallback } : {}),
     ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
   })
   const downloadMs = Date.now() - started

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, mkdir, rename, rm } from 'node:fs/promises'
+import { lstat, mkdir, rename, rm, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { createGunzip } from 'node:zlib'
 import { extract } from 'tar'
@@ -76,10 +76,10 @@ export async function extractRelease(
 }
 
 /**
- * Streams the tarball through our own gunzip into tar's Unpack. Decompressing ourselves lets a refusal stop
- * the input cleanly: tar then finishes the entries it has started and emits 'close', and only after that is
- * it safe to delete the staging directory. (Aborting tar's own gunzip leaves it with writes in flight and
- * never emits 'close'.)
+ * Streams the tarball through our own gunzip into tar's Unpack, then creates the symlinks. Decompressing
+ * ourselves lets a refusal stop the input cleanly: tar then finishes the entries it has started and emits
+ * 'close', and only after that is it safe to delete the staging directory. (Aborting tar's own gunzip
+ * leaves it with writes in flight and never emits 'close'.)
  */
 function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Promise<ExtractResult> {
   return new Promise((resolve, reject) => {
@@ -89,7 +89,8 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Pr
     let files = 0
     let bytes = 0 // size of regular files, for the result
     const seen = new Set<string>()
-    const links = new Map<string, string>()
+    const links = new Map<string, string>() // path -> target, in archive order
+    const deferred = new WeakSet<ReadEntry>()
 
     const source = createReadStream(tarball)
     const gunzip = createGunzip()
@@ -129,6 +130,10 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Pr
         if (isAbsolute(target)) return refuse(p, `symlink to absolute path ${JSON.stringify(target)}`)
         links.set(rel, target)
         if (!linkStaysInside(rel, links)) return refuse(p, `symlink to ${JSON.stringify(target)} ${ESCAPES}`)
+        // Created by createLinks once tar is done: tar refuses a symlink whose target runs through a symlink
+        // it already extracted (`current -> v2` then `latest -> current`), which legitimate releases contain.
+        deferred.add(entry)
+        return false
       } else if (entry.type !== 'Directory') {
         files++
         bytes += entry.size
@@ -152,7 +157,7 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Pr
     })
     // tar skips entries of unknown types (and oversized pax headers) without calling the filter
     unpack.on('ignoredEntry', (entry: ReadEntry) => {
-      if (!failure) refuse(entry.path, `unsupported ${entry.type} entry`)
+      if (!failure && !deferred.has(entry)) refuse(entry.path, `unsupported ${entry.type} entry`)
     })
     unpack.on('error', (err: Error) => fail(classify(tarball, err)))
     gunzip.on('error', (err: Error) => fail(badArchive(tarball, err)))
@@ -166,10 +171,34 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Pr
         }
       }
       if (failure) reject(failure)
-      else resolve({ files, bytes })
+      else createLinks(tarball, staging, links).then(() => resolve({ files, bytes }), reject)
     })
     source.pipe(gunzip).pipe(unpack)
   })
+}
+
+/**
+ * Creates the archive's symlinks, all vetted by linkStaysInside, after tar has written everything else. Tar
+ * made no symlink, so every directory on disk is real; a link inside another link's path, or at a path tar
+ * already created (`link/file` made `link/` a directory), is refused rather than written through.
+ */
+async function createLinks(tarball: string, staging: string, links: Map<string, string>): Promise<void> {
+  for (const [rel, target] of links) {
+    const parts = rel.split('/')
+    for (let i = 1; i < parts.length; i++) {
+      if (links.has(parts.slice(0, i).join('/'))) throw refusal(tarball, rel, 'inside a symlinked directory')
+    }
+    const abs = path.join(staging, rel)
+    try {
+      await mkdir(path.dirname(abs), { recursive: true })
+      await symlink(target, abs)
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      if (code === 'EEXIST') throw refusal(tarball, rel, 'symlink conflicts with another entry')
+      if (code === 'ENOTDIR') throw refusal(tarball, rel, 'parent is not a directory')
+      throw err
+    }
+  }
 }
 
 function isAbsolute(p: string): boolean {

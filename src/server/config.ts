@@ -18,6 +18,8 @@ export const serverConfigSchema = z
     max_upload_size: size.prefault('20GiB'),
     /** Port of the origin seeder's BitTorrent listener; 0 picks a free one. */
     torrent_port: port.default(6881),
+    /** Cap on the origin seeder's upload, in bytes per second (0: none), so the fleet trades among itself. */
+    origin_upload_limit: size.prefault(0),
     /** How often agents re-announce to the tracker. Short: a datacenter tracker is cheap to ask. */
     announce_interval: duration.prefault('30s'),
     /** Peers remembered per swarm; must exceed the fleet size or large fleets lose peers. */

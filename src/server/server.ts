@@ -36,7 +36,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     isPublished: (infoHash) => published.has(infoHash),
     log,
   })
-  const client = createSwarmClient({ torrentPort: config.torrent_port })
+  const client = createSwarmClient({ torrentPort: config.torrent_port, uploadLimit: config.origin_upload_limit })
   client.on('error', (err: Error) => log.error({ err: err.message }, 'origin seeder error'))
   await whenListening(client)
   const seeder = new OriginSeeder(client, store, log)

@@ -11,6 +11,8 @@ export interface SwarmClientOptions {
   torrentPort: number
   /** Outgoing connections per torrent. */
   maxConns?: number
+  /** Upload cap in bytes per second; 0 or undefined: none. */
+  uploadLimit?: number
 }
 
 export function createSwarmClient(options: SwarmClientOptions): WebTorrent {
@@ -24,6 +26,7 @@ export function createSwarmClient(options: SwarmClientOptions): WebTorrent {
     secure: 0,
     torrentPort: options.torrentPort,
     maxConns: options.maxConns ?? 55,
+    ...(options.uploadLimit ? { uploadLimit: options.uploadLimit } : {}),
   })
 }
 

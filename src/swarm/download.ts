@@ -1,5 +1,6 @@
 import type WebTorrent from 'webtorrent'
 import type { Torrent, Wire } from 'webtorrent'
+import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
 
 /** Bytes a torrent received, split by source, so a deploy can say how much the swarm saved the origin. */
@@ -31,6 +32,11 @@ export interface DownloadOptions {
   reannounceMs?: number
   /** Replaces the torrent's announce URLs (e.g. a different tracker). */
   announce?: string[]
+  /**
+   * Start with peers only and add the torrent's webseeds (BEP 19) once the swarm gave no data for this
+   * long, e.g. when the origin seeder is down. Undefined: use the webseeds from the start.
+   */
+  webseedFallbackMs?: number
   onProgress?: (downloaded: number, total: number) => void
   signal?: AbortSignal
 }
@@ -47,10 +53,14 @@ export interface Download {
  * that was down at start is otherwise not asked again for 30 minutes.
  * On failure the torrent is removed from the client; the partial file stays for a later resume.
  */
-export function downloadTorrent(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<Download> {
+export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<Download> {
   const reannounceMs = options.reannounceMs ?? 3000
+  const parsed = await parseTorrent(torrentFile)
+  const webseeds = parsed.urlList ?? []
+  let webseedsAdded = options.webseedFallbackMs === undefined
+  if (!webseedsAdded) parsed.urlList = []
   return new Promise((resolve, reject) => {
-    const torrent = client.add(torrentFile, {
+    const torrent = client.add(parsed, {
       path: options.dir,
       strategy: 'rarest',
       ...(options.announce ? { announce: options.announce } : {}),
@@ -83,7 +93,12 @@ export function downloadTorrent(client: WebTorrent, torrentFile: Buffer, options
         return
       }
       const idle = Date.now() - lastProgressAt
-      if (idle >= options.stallTimeoutMs) {
+      if (!webseedsAdded && idle >= options.webseedFallbackMs!) {
+        // The swarm is not delivering (no origin seeder, no peers yet): fall back to HTTP.
+        webseedsAdded = true
+        lastProgressAt = Date.now()
+        for (const url of webseeds) torrent.addWebSeed(url)
+      } else if (idle >= options.stallTimeoutMs) {
         finish(
           new UnavailableError(
             'ROOKERY_STALLED',

@@ -57,6 +57,7 @@ declare module 'webtorrent' {
     path: string
     discovery?: { tracker?: TrackerClient | null } | null
     destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void
+    addWebSeed(url: string): void
   }
 
   export default class WebTorrent extends EventEmitter {
@@ -65,7 +66,7 @@ declare module 'webtorrent' {
     torrentPort: number
     listening: boolean
     destroyed: boolean
-    add(torrentId: Buffer | Uint8Array | string, opts?: AddOptions, onTorrent?: (torrent: Torrent) => void): Torrent
+    add(torrentId: Buffer | Uint8Array | string | object, opts?: AddOptions, onTorrent?: (torrent: Torrent) => void): Torrent
     get(torrentId: string | Buffer): Promise<Torrent | null>
     remove(torrentId: string | Torrent, opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): Promise<void>
     destroy(cb?: (err?: Error | null) => void): void

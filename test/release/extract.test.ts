@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile, chmod, lstat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { gzipSync } from 'node:zlib'
+import { RookeryError, VerifyError } from '../../src/errors.ts'
+import { extractRelease } from '../../src/release/extract.ts'
+import type { ExtractLimits } from '../../src/release/extract.ts'
+import { packDirectory } from '../../src/release/pack.ts'
+import { tarBuffer, writeTgz } from './evil-tar.ts'
+import type { RawEntry } from './evil-tar.ts'
+
+let tmp = ''
+before(async () => {
+  process.umask(0o022)
+  tmp = await mkdtemp(join(tmpdir(), 'rookery-extract-'))
+})
+after(() => rm(tmp, { recursive: true, force: true }))
+
+interface Case {
+  dir: string
+  tarball: string
+  parent: string
+  target: string
+}
+
+/** A fresh case: the tarball sits outside `parent`, so `parent` must be empty after a failed extraction. */
+async function newCase(): Promise<Case> {
+  const dir = await mkdtemp(join(tmp, 'case-'))
+  const parent = join(dir, 'releases')
+  await mkdir(parent)
+  return { dir, tarball: join(dir, 'release.tar.gz'), parent, target: join(parent, 'v1') }
+}
+
+const exists = (p: string): Promise<boolean> => lstat(p).then(() => true, () => false)
+
+async function assertFails(
+  c: Case,
+  code: string,
+  message: RegExp,
+  limits?: Partial<ExtractLimits>,
+): Promise<void> {
+  await assert.rejects(extractRelease(c.tarball, c.target, limits), (err: unknown) => {
+    assert.ok(err instanceof RookeryError, `not a RookeryError: ${String(err)}`)
+    assert.equal(err.code, code, err.message)
+    assert.match(err.message, message)
+    assert.ok(!err.message.includes('\n'), 'message is one line')
+    return true
+  })
+  // neither targetDir nor a .staging-* directory is left behind
+  assert.deepEqual(await readdir(c.parent), [])
+}
+
+async function assertRefused(entries: RawEntry[], message: RegExp, limits?: Partial<ExtractLimits>): Promise<Case> {
+  const c = await newCase()
+  // a harmless entry first, so the staging directory has content to clean up when the refusal comes
+  await writeTgz(c.tarball, [{ path: 'aaa-ok.txt', body: 'fine' }, ...entries])
+  await assertFails(c, 'ROOKERY_UNSAFE_ARCHIVE', message, limits)
+  return c
+}
+
+describe('extractRelease accepts', () => {
+  test('a packed directory: content, modes, symlinks, nested dirs', async () => {
+    const c = await newCase()
+    const src = join(c.dir, 'src')
+    await mkdir(join(src, 'bin'), { recursive: true })
+    await mkdir(join(src, 'lib', 'deep'), { recursive: true })
+    await writeFile(join(src, 'bin', 'run'), '#!/bin/sh\necho hi\n')
+    await chmod(join(src, 'bin', 'run'), 0o755)
+    await writeFile(join(src, 'lib', 'deep', 'data.txt'), 'data')
+    await chmod(join(src, 'lib', 'deep', 'data.txt'), 0o640)
+    await symlink('../bin/run', join(src, 'lib', 'run-link'))
+    await symlink('lib/deep', join(src, 'current'))
+    await packDirectory(src, c.tarball)
+
+    const result = await extractRelease(c.tarball, c.target)
+    assert.deepEqual(result, { files: 2, bytes: 'data'.length + '#!/bin/sh\necho hi\n'.length })
+    assert.deepEqual((await readdir(c.parent)).sort(), ['v1'])
+    assert.equal((await stat(join(c.target, 'bin', 'run'))).mode & 0o7777, 0o755)
+    assert.equal((await stat(join(c.target, 'lib', 'deep', 'data.txt'))).mode & 0o7777, 0o640)
+    assert.equal(await readFile(join(c.target, 'lib', 'deep', 'data.txt'), 'utf8'), 'data')
+    assert.equal(await readlink(join(c.target, 'lib', 'run-link')), '../bin/run')
+    assert.equal(await readlink(join(c.target, 'current')), 'lib/deep')
+    assert.equal(await readFile(join(c.target, 'lib', 'run-link'), 'utf8'), '#!/bin/sh\necho hi\n')
+    // owned by whoever extracts, whatever the archive says
+    assert.equal((await stat(join(c.target, 'bin', 'run'))).uid, process.getuid?.())
+  })
+
+  test('a hand-built archive with in-release symlinks, including ones using ..', async () => {
+    const c = await newCase()
+    await writeTgz(c.tarball, [
+      { path: 'bin/', type: '5', mode: 0o755 },
+      { path: 'bin/tool', body: 'x', mode: 0o755 },
+      { path: 'lib/', type: '5', mode: 0o755 },
+      { path: 'lib/tool', type: '2', linkpath: '../bin/tool' },
+      { path: 'lib/self', type: '2', linkpath: '.' },
+    ])
+    assert.deepEqual(await extractRelease(c.tarball, c.target), { files: 1, bytes: 1 })
+    assert.equal(await readFile(join(c.target, 'lib', 'tool'), 'utf8'), 'x')
+  })
+
+  test('symlinks to symlinks, in either order (tar alone refuses the second)', async () => {
+    for (const order of [0, 1]) {
+      const c = await newCase()
+      const links: RawEntry[] = [
+        { path: 'current', type: '2', linkpath: 'v2' },
+        { path: 'latest', type: '2', linkpath: 'current' },
+      ]
+      if (order) links.reverse()
+      await writeTgz(c.tarball, [{ path: 'v2/', type: '5' }, { path: 'v2/app', body: 'v2' }, ...links])
+      await extractRelease(c.tarball, c.target)
+      assert.equal(await readFile(join(c.target, 'latest', 'app'), 'utf8'), 'v2')
+      assert.equal(await readlink(join(c.target, 'latest')), 'current')
+    }
+  })
+
+  test('a highly compressible archive (ratio far above tar’s default 1000 limit)', async () => {
+    const c = await newCase()
+    const zeros = Buffer.alloc(64 * 1024 * 1024)
+    const gz = gzipSync(tarBuffer([{ path: 'zeros.img', body: zeros }]), { level: 9 })
+    assert.ok(zeros.length / gz.length > 1000, `ratio ${zeros.length / gz.length}`)
+    await writeFile(c.tarball, gz)
+    assert.deepEqual(await extractRelease(c.tarball, c.target), { files: 1, bytes: zeros.length })
+    assert.equal((await stat(join(c.target, 'zeros.img'))).size, zeros.length)
+  })
+})
+
+describe('extractRelease refuses', () => {
+  test('a ../ path', async () => {
+    const c = await assertRefused([{ path: '../evil', body: 'pwned' }], /"\.\.\/evil".*'\.\.'/)
+    assert.equal(await exists(join(c.parent, '..', 'evil')), false)
+  })
+
+  test('a .. segment in the middle of a path', async () => {
+    await assertRefused([{ path: 'a/../../evil', body: 'pwned' }], /"a\/\.\.\/\.\.\/evil"/)
+  })
+
+  test('an absolute path', async () => {
+    const c0 = await newCase()
+    const victim = join(c0.dir, 'absolute-victim')
+    await assertRefused([{ path: victim, body: 'pwned' }], /absolute path/)
+    assert.equal(await exists(victim), false)
+  })
+
+  test('a symlink pointing outside the release', async () => {
+    await assertRefused([{ path: 'etc', type: '2', linkpath: '../../etc' }], /"etc".*symlink to "\.\.\/\.\.\/etc"/)
+  })
+
+  test('a symlink to an absolute path', async () => {
+    await assertRefused([{ path: 'passwd', type: '2', linkpath: '/etc/passwd' }], /absolute/)
+  })
+
+  test('a chain of symlinks that escapes, whichever comes first', async () => {
+    const up: RawEntry = { path: 'd/up', type: '2', linkpath: '..' }
+    const out: RawEntry = { path: 'x', type: '2', linkpath: 'd/up/..' }
+    const dir: RawEntry = { path: 'd/', type: '5' }
+    await assertRefused([dir, up, out], /"x"/)
+    // x is checked before d/up exists: only the final re-check can catch it
+    await assertRefused([out, dir, up], /"x"/)
+  })
+
+  test('a symlink loop', async () => {
+    await assertRefused(
+      [
+        { path: 'a', type: '2', linkpath: 'b' },
+        { path: 'b', type: '2', linkpath: 'a' },
+      ],
+      /loops/,
+    )
+  })
+
+  test('a file under a symlink, even one pointing inside', async () => {
+    await assertRefused(
+      [
+        { path: 'sub/', type: '5' },
+        { path: 'link', type: '2', linkpath: 'sub' },
+        { path: 'link/file', body: 'x' },
+      ],
+      /"link".*conflicts/,
+    )
+  })
+
+  test('a symlink under a symlink, even one pointing inside', async () => {
+    await assertRefused(
+      [
+        { path: 'sub/', type: '5' },
+        { path: 'link', type: '2', linkpath: 'sub' },
+        { path: 'link/inner', type: '2', linkpath: '.' },
+      ],
+      /"link\/inner".*inside a symlinked directory/,
+    )
+  })
+
+  test('a hardlink', async () => {
+    await assertRefused([{ path: 'hard', type: '1', linkpath: 'aaa-ok.txt' }], /"hard".*Link entries are not allowed/)
+  })
+
+  test('a fifo', async () => {
+    await assertRefused([{ path: 'pipe', type: '6' }], /"pipe".*FIFO/)
+  })
+
+  test('a character device', async () => {
+    await assertRefused([{ path: 'null', type: '3' }], /"null".*CharacterDevice/)
+  })
+
+  test('an entry type tar skips by itself', async () => {
+    await assertRefused([{ path: 'sparse', type: 'S', body: 'x' }], /"sparse".*SparseFile/)
+  })
+
+  test('a setuid file', async () => {
+    await assertRefused([{ path: 'su', mode: 0o4755, body: 'x' }], /"su".*setuid\/setgid mode 4755/)
+  })
+
+  test('a setgid directory', async () => {
+    await assertRefused([{ path: 'shared/', type: '5', mode: 0o2775 }], /"shared\/".*setuid\/setgid/)
+  })
+
+  test('a duplicate path', async () => {
+    await assertRefused([{ path: './aaa-ok.txt', body: 'again' }], /duplicate/)
+  })
+
+  test('more bytes than maxBytes', async () => {
+    const body = 'x'.repeat(600)
+    await assertRefused(
+      [
+        { path: 'one', body },
+        { path: 'two', body },
+      ],
+      /"two".*more than 1000 bytes/,
+      { maxBytes: 1000 },
+    )
+  })
+
+  test('a declared size over the default limit, before reading any of it', async () => {
+    // 21 GiB declared, no body: refused at the header rather than reported as a truncated archive
+    await assertRefused([{ path: 'bomb', size: 21 * 1024 ** 3 }], /"bomb".*more than 21474836480 bytes/)
+  })
+
+  test('more entries than maxEntries', async () => {
+    const entries = ['a', 'b', 'c', 'd', 'e'].map((path) => ({ path, body: path }))
+    await assertRefused(entries, /"c".*more than 3 entries/, { maxEntries: 3 })
+  })
+})
+
+describe('extractRelease fails cleanly on', () => {
+  const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join('')
+  const validTgz = (): Buffer => gzipSync(tarBuffer([{ path: 'a.txt', body: lines }, { path: 'b.txt', body: 'b' }]))
+
+  test('a corrupt gzip stream', async () => {
+    const c = await newCase()
+    const gz = validTgz()
+    const middle = Math.floor(gz.length / 2)
+    gz.fill(0x55, middle, middle + 64)
+    await writeFile(c.tarball, gz)
+    await assertFails(c, 'ROOKERY_BAD_ARCHIVE', /corrupt archive/)
+  })
+
+  test('a truncated gzip stream', async () => {
+    const c = await newCase()
+    const gz = validTgz()
+    await writeFile(c.tarball, gz.subarray(0, gz.length - 100))
+    await assertFails(c, 'ROOKERY_BAD_ARCHIVE', /corrupt archive/)
+  })
+
+  test('a file that is not gzip at all', async () => {
+    const c = await newCase()
+    await writeFile(c.tarball, tarBuffer([{ path: 'plain', body: 'uncompressed' }]))
+    await assertFails(c, 'ROOKERY_BAD_ARCHIVE', /corrupt archive/)
+  })
+
+  test('a gzip stream that is not a tar archive', async () => {
+    const c = await newCase()
+    await writeFile(c.tarball, gzipSync(Buffer.from('just some text, no tar headers in sight\n'.repeat(100))))
+    await assertFails(c, 'ROOKERY_BAD_ARCHIVE', /corrupt archive/)
+  })
+
+  test('a missing tarball', async () => {
+    const c = await newCase()
+    await assertFails(c, 'ROOKERY_EXTRACT_IO', /no such file/)
+  })
+
+  test('an existing targetDir, which it leaves alone', async () => {
+    const c = await newCase()
+    await writeTgz(c.tarball, [{ path: 'f', body: 'new' }])
+    await mkdir(c.target)
+    await writeFile(join(c.target, 'f'), 'old')
+    await assert.rejects(extractRelease(c.tarball, c.target), { code: 'ROOKERY_EXTRACT_EXISTS' })
+    assert.deepEqual(await readdir(c.parent), ['v1'])
+    assert.equal(await readFile(join(c.target, 'f'), 'utf8'), 'old')
+  })
+
+  test('refusals are VerifyErrors (never retried as-is)', async () => {
+    const c = await newCase()
+    await writeTgz(c.tarball, [{ path: '../x', body: 'x' }])
+    await assert.rejects(extractRelease(c.tarball, c.target), VerifyError)
+  })
+})
