@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { silentLogger } from '../../src/log.ts'
+import { sha256File } from '../../src/release/hash.ts'
+import { packDirectory } from '../../src/release/pack.ts'
+import { readTorrent } from '../../src/release/torrent.ts'
+import { serverConfigSchema } from '../../src/server/config.ts'
+import { startServer, type RunningServer } from '../../src/server/server.ts'
+import { freePort, waitFor } from '../helpers/processes.ts'
+
+// The server in-process on a real port: publish API, manifest, torrents, webseed, tracker, retention, restart.
+
+const TOKEN = 'server-test-token-0123456789'
+let root: string
+let server: RunningServer
+let base: string
+let dataDir: string
+let port: number
+const tarballs = new Map<string, { path: string; sha256: string; size: number }>()
+
+async function start(): Promise<RunningServer> {
+  const config = serverConfigSchema.parse({
+    listen: `127.0.0.1:${port}`,
+    public_url: `http://127.0.0.1:${port}`,
+    data_dir: dataDir,
+    publish_tokens: [TOKEN],
+    torrent_port: 0,
+    keep_releases: 2,
+  })
+  const running = await startServer(config, silentLogger(), 'test')
+  base = running.url
+  return running
+}
+
+/** A tarball with distinct content per name. */
+async function tarball(name: string) {
+  const cached = tarballs.get(name)
+  if (cached) return cached
+  const dir = join(root, 'src', name)
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'data.bin'), randomBytes(300_000))
+  const path = join(root, `${name}.tar.gz`)
+  await packDirectory(dir, path)
+  const made = { path, sha256: await sha256File(path), size: (await stat(path)).size }
+  tarballs.set(name, made)
+  return made
+}
+
+function upload(tag: string, body: Buffer, headers: Record<string, string>, query = ''): Promise<Response> {
+  return fetch(`${base}/api/v1/releases/web/${tag}${query}`, { method: 'PUT', body, headers })
+}
+
+async function publish(tag: string, content = tag, query = ''): Promise<Response> {
+  const t = await tarball(content)
+  return upload(tag, await readFile(t.path), { authorization: `Bearer ${TOKEN}`, 'x-rookery-sha256': t.sha256 }, query)
+}
+
+async function manifest() {
+  return (await (await fetch(`${base}/manifest`)).json()) as {
+    serial: number
+    apps: Record<string, { current: string | null; releases: Array<{ tag: string; infohash: string; sha256: string; size: number; torrent_url: string; tarball_url: string }> }>
+  }
+}
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rookery-server-'))
+  dataDir = join(root, 'data')
+  port = await freePort()
+  server = await start()
+})
+
+after(async () => {
+  await server?.close()
+  await rm(root, { recursive: true, force: true })
+})
+
+describe('publish API', () => {
+  test('refuses a missing or wrong token', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: TOKEN }]) {
+      const res = await upload('v1', Buffer.from('x'), { 'x-rookery-sha256': 'a'.repeat(64), ...headers })
+      assert.equal(res.status, 401)
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ROOKERY_UNAUTHORIZED')
+    }
+  })
+
+  test('refuses a bad tag, a missing checksum and a checksum that does not match', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` }
+    assert.equal((await upload('..', Buffer.from('x'), { ...auth, 'x-rookery-sha256': 'a'.repeat(64) })).status, 404)
+    assert.equal((await upload('v%2F1', Buffer.from('x'), { ...auth, 'x-rookery-sha256': 'a'.repeat(64) })).status, 400)
+    assert.equal((await upload('v1', Buffer.from('x'), auth)).status, 400)
+    const res = await upload('v1', Buffer.from('not what was declared'), { ...auth, 'x-rookery-sha256': 'a'.repeat(64) })
+    assert.equal(res.status, 422)
+    assert.equal((await manifest()).apps.web, undefined)
+    assert.deepEqual(await readdir(join(dataDir, 'incoming')), [], 'a refused upload left a file behind')
+  })
+
+  test('publishes a release: manifest entry, torrent, webseed with Range', async () => {
+    const res = await publish('v1')
+    assert.equal(res.status, 201)
+    const m = await manifest()
+    assert.equal(m.apps.web?.current, 'v1')
+    const entry = m.apps.web!.releases[0]!
+    const t = await tarball('v1')
+    assert.equal(entry.sha256, t.sha256)
+    assert.equal(entry.size, t.size)
+
+    const torrent = await readTorrent(Buffer.from(await (await fetch(entry.torrent_url)).arrayBuffer()))
+    assert.equal(torrent.infoHash, entry.infohash)
+    assert.equal(torrent.private, true)
+    assert.deepEqual(torrent.announce, [`${base}/announce`])
+    assert.deepEqual(torrent.urlList, [entry.tarball_url])
+
+    const whole = Buffer.from(await (await fetch(entry.tarball_url)).arrayBuffer())
+    assert.equal(createHash('sha256').update(whole).digest('hex'), t.sha256)
+    const part = await fetch(entry.tarball_url, { headers: { range: 'bytes=100-199' } })
+    assert.equal(part.status, 206)
+    assert.deepEqual(Buffer.from(await part.arrayBuffer()), whole.subarray(100, 200))
+  })
+
+  test('the same tag with the same content is a no-op; with other content it is refused', async () => {
+    const before = (await manifest()).serial
+    const same = await publish('v1')
+    assert.equal(same.status, 200)
+    assert.equal(((await same.json()) as { created: boolean }).created, false)
+    assert.equal((await manifest()).serial, before)
+    const other = await publish('v1', 'other-content')
+    assert.equal(other.status, 409)
+    assert.equal((await manifest()).apps.web?.releases[0]?.sha256, (await tarball('v1')).sha256)
+  })
+})
+
+describe('manifest', () => {
+  test('has a strong ETag and answers 304 to If-None-Match', async () => {
+    const first = await fetch(`${base}/manifest`)
+    const etag = first.headers.get('etag')!
+    assert.match(etag, /^"[0-9a-f]{32}"$/)
+    const again = await fetch(`${base}/manifest`, { headers: { 'if-none-match': etag } })
+    assert.equal(again.status, 304)
+    assert.equal((await again.arrayBuffer()).byteLength, 0)
+    const stale = await fetch(`${base}/manifest`, { headers: { 'if-none-match': '"0000"' } })
+    assert.equal(stale.status, 200)
+  })
+})
+
+describe('tracker', () => {
+  function announce(infohashHex: string) {
+    const bin = (hex: string) => [...Buffer.from(hex, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
+    const peerId = bin(randomBytes(20).toString('hex'))
+    return fetch(`${base}/announce?info_hash=${bin(infohashHex)}&peer_id=${peerId}&port=6881&left=0&compact=1&event=started`).then((r) => r.text())
+  }
+
+  test('tracks published torrents and refuses others', async () => {
+    const published = (await manifest()).apps.web!.releases[0]!.infohash
+    assert.match(await announce(published), /8:intervali\d+e/)
+    assert.match(await announce(randomBytes(20).toString('hex')), /failure reason.*not published/)
+  })
+})
+
+describe('rollback and retention', () => {
+  test('rollback points current at a kept tag and refuses unknown ones', async () => {
+    assert.equal((await publish('v2')).status, 201)
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }
+    const back = await fetch(`${base}/api/v1/apps/web/current`, { method: 'POST', headers: auth, body: JSON.stringify({ tag: 'v1' }) })
+    assert.equal(back.status, 200)
+    assert.deepEqual(await back.json(), { app: 'web', previous: 'v2', current: 'v1' })
+    const unknown = await fetch(`${base}/api/v1/apps/web/current`, { method: 'POST', headers: auth, body: JSON.stringify({ tag: 'v9' }) })
+    assert.equal(unknown.status, 404)
+    const noAuth = await fetch(`${base}/api/v1/apps/web/current`, { method: 'POST', body: JSON.stringify({ tag: 'v2' }) })
+    assert.equal(noAuth.status, 401)
+    assert.equal((await manifest()).apps.web?.current, 'v1')
+  })
+
+  test('keeps the newest releases plus the current one, and deletes dropped files', async () => {
+    // keep_releases is 2. v1 is current: publishing v3 without activating keeps v1, v2 and v3.
+    assert.equal((await publish('v3', 'v3', '?activate=false')).status, 201)
+    let m = await manifest()
+    assert.equal(m.apps.web?.current, 'v1')
+    assert.deepEqual(m.apps.web?.releases.map((r) => r.tag), ['v1', 'v2', 'v3'])
+    // v4 becomes current: only v3 and v4 stay, on disk too.
+    assert.equal((await publish('v4')).status, 201)
+    m = await manifest()
+    assert.equal(m.apps.web?.current, 'v4')
+    assert.deepEqual(m.apps.web?.releases.map((r) => r.tag), ['v3', 'v4'])
+    assert.deepEqual((await readdir(join(dataDir, 'releases', 'web'))).sort(), ['v3', 'v4'])
+    assert.equal((await fetch(`${base}/releases/web/v1/web-v1.tar.gz`)).status, 404)
+  })
+})
+
+describe('restart', () => {
+  test('manifest and releases come back from data_dir', async () => {
+    const before = await manifest()
+    await server.close()
+    server = await start()
+    const after = await manifest()
+    assert.equal(after.serial, before.serial)
+    assert.deepEqual(after.apps, before.apps)
+    const entry = after.apps.web!.releases.at(-1)!
+    assert.equal((await fetch(entry.tarball_url)).status, 200)
+    // The origin seeder is back too: it announces every kept release to the tracker as a seeder.
+    const seeded = async () => {
+      const stats = (await (await fetch(`${base}/api/v1/stats`)).json()) as { swarms: Array<{ infoHash: string; complete: number }> }
+      return after.apps.web!.releases.every((r) => stats.swarms.some((s) => s.infoHash === r.infohash && s.complete >= 1))
+    }
+    await waitFor('the origin seeder to announce every kept release', seeded, 10_000)
+  })
+})
