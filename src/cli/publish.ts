@@ -10,6 +10,7 @@ import { assertSafeName, tarballName } from '../release/names.ts'
 import { sha256File } from '../release/hash.ts'
 import { packDirectory } from '../release/pack.ts'
 import { makeTorrent } from '../release/torrent.ts'
+import { RefusedError } from '../errors.ts'
 import { callApi, publishToken, serverUrl } from './api-client.ts'
 import { progressLine } from './progress.ts'
 
@@ -52,6 +53,10 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
     const sha256 = await sha256File(tarball)
     const torrent = await makeTorrent(tarball, { name, announce: urls.announce, webseed: urls.tarball })
     const size = (await stat(tarball)).size
+    const known = await publishedRelease(server, app, tag)
+    if (known && known.sha256 !== sha256) {
+      throw new RefusedError('ROOKERY_TAG_EXISTS', `${app} ${tag} is already published with other content (sha256 ${known.sha256}, this build ${sha256}): publish a new tag`)
+    }
 
     const uploading = progressLine('uploading')
     let sent = 0
@@ -80,4 +85,10 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
   } finally {
     await rm(work, { recursive: true, force: true })
   }
+}
+
+/** The manifest's entry for app/tag, if published: a conflicting tag is refused before uploading anything. */
+async function publishedRelease(server: string, app: string, tag: string): Promise<{ sha256: string } | undefined> {
+  const manifest = (await callApi(server, 'GET', '/manifest')) as { apps?: Record<string, { releases?: Array<{ tag: string; sha256: string }> }> }
+  return manifest.apps?.[app]?.releases?.find((r) => r.tag === tag)
 }

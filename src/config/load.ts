@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { LineCounter, parseDocument, isNode } from 'yaml'
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document, type Range } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 
@@ -43,11 +43,12 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
     path = [...path, issue.keys[0]!]
     message = `unknown key (allowed keys are listed in the example config)`
   }
+  if (issue.code === 'invalid_type' && valueAt(data, path) === undefined) message = 'required'
   // Walk up until a node exists in the document (a missing key has no line; its parent does).
   let line: number | undefined
   for (let depth = path.length; depth >= 0 && line === undefined; depth--) {
-    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true)
-    if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line
+    const range = depth === 0 ? rangeOf(doc.contents) : keyRange(doc, path.slice(0, depth))
+    if (range) line = lineCounter.linePos(range[0]).line
   }
   const key = formatPath(path)
   throw new ConfigError(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${message}`)
@@ -55,4 +56,28 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
 
 function formatPath(path: ReadonlyArray<string | number>): string {
   return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('')
+}
+
+function rangeOf(node: unknown): Range | undefined {
+  return isNode(node) && node.range ? node.range : undefined
+}
+
+/** Where a key is written: its own line, not its value's (a block map or list value starts below the key). */
+function keyRange(doc: Document, path: ReadonlyArray<string | number>): Range | undefined {
+  const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true)
+  if (isMap(parent)) {
+    const last = String(path.at(-1))
+    const pair = parent.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === last)
+    if (pair) return rangeOf(pair.key) ?? rangeOf(pair.value)
+  }
+  return rangeOf(doc.getIn(path, true))
+}
+
+function valueAt(data: unknown, path: ReadonlyArray<string | number>): unknown {
+  let value = data
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined
+    value = (value as Record<string | number, unknown>)[part]
+  }
+  return value
 }

@@ -70,7 +70,7 @@ async function downloadsStarted(agent: Daemon, tag: string): Promise<number> {
   return (await agent.logLines()).filter((l) => l.msg === 'download started' && l.tag === tag).length
 }
 
-test('three agents deploy a published release, follow a second publish and a rollback', { timeout: 240_000 }, async () => {
+test('three agents deploy a release, follow a publish and a rollback, refuse a release whose hook fails', { timeout: 240_000 }, async () => {
   const source = join(root, 'source')
   await makeReleaseTree(source, RELEASE_BYTES, HOOK)
   const summary = await publish('v1', source)
@@ -146,6 +146,54 @@ test('three agents deploy a published release, follow a second publish and a rol
     assert.equal(lines.length, 3)
     assert.deepEqual(lines.at(-1)!.slice(0, 4), ['web', 'v1', join(dir, 'releases', 'v1'), 'v2'])
   }
+
+  // A release whose hook fails: hosts go back to the release they had (v1), record the failure, and do
+  // not retry it at every poll.
+  await writeFile(join(source, 'bin', 'post-install'), `${HOOK}echo "database migration failed" >&2\nexit 1\n`)
+  await publish('v3', source)
+  const failure = async (i: number) => {
+    const state = JSON.parse(await readFile(join(root, `host${i}`, 'state', 'state.json'), 'utf8').catch(() => '{}'))
+    return state.apps?.web?.failures?.v3 as { code: string; permanent: boolean; reason: string } | undefined
+  }
+  await waitFor('every host to record the v3 failure', async () => (await Promise.all(deployDirs.map((_, i) => failure(i)))).every(Boolean), 90_000)
+  await new Promise((r) => setTimeout(r, 3000)) // three more polls
+  for (const [i, dir] of deployDirs.entries()) {
+    const recorded = (await failure(i))!
+    assert.equal(recorded.code, 'ROOKERY_HOOK_FAILED')
+    assert.equal(recorded.permanent, true)
+    assert.match(recorded.reason, /exited 1.*database migration failed.*back on v1/)
+    assert.equal((await hookLines(dir)).filter((l) => l[1] === 'v3').length, 1, 'the failed hook was retried')
+  }
+  assert.deepEqual(await currentTags(), deployDirs.map(() => 'v1'))
+
+  // `agent --once` for a booting host: non-zero while the current release cannot be activated...
+  const onceConfig = async (name: string, server = serverUrl) => {
+    const file = join(root, `${name}.yaml`)
+    await writeFile(file, [
+      `server: ${server}`,
+      `state_dir: ${join(root, name, 'state')}`,
+      'torrent_port: 0',
+      'request_timeout: 2s',
+      'apps:',
+      '  - name: web',
+      `    deploy_to: ${join(root, name, 'srv', 'web')}`,
+      '    post_install: ./bin/post-install',
+    ].join('\n'))
+    return file
+  }
+  const failed = await runRookery(['agent', '--once', '--config', await onceConfig('boot1')])
+  assert.equal(failed.code, 3, failed.stderr)
+  assert.match(failed.stderr, /rookery: not on the current release: web: on nothing, wanted v3 \(post_install exited 1/)
+  // ...and 0 once the operator rolled back to a good release.
+  const back = await runRookery(['rollback', '--app', 'web', '--to', 'v1', '--server', serverUrl], { ROOKERY_TOKEN: TOKEN })
+  assert.equal(back.code, 0, back.stderr)
+  const booted = await runRookery(['agent', '--once', '--config', await onceConfig('boot2')])
+  assert.equal(booted.code, 0, booted.stderr)
+  assert.equal(await readlink(join(root, 'boot2', 'srv', 'web', 'current')), join(root, 'boot2', 'srv', 'web', 'releases', 'v1'))
+  // An unreachable server is a distinct exit code, with one clear line.
+  const unreachable = await runRookery(['agent', '--once', '--config', await onceConfig('boot3', `http://127.0.0.1:${await freePort()}`)])
+  assert.equal(unreachable.code, 5)
+  assert.match(unreachable.stderr, /^rookery: GET http:\/\/127\.0\.0\.1:\d+\/manifest: /)
 
   for (const agent of agents) assert.equal(await agent.stop(), 0, 'agent did not stop cleanly on SIGTERM')
 })

@@ -51,7 +51,7 @@ async function tarball(name: string) {
 }
 
 function upload(tag: string, body: Buffer, headers: Record<string, string>, query = ''): Promise<Response> {
-  return fetch(`${base}/api/v1/releases/web/${tag}${query}`, { method: 'PUT', body, headers })
+  return fetch(`${base}/api/v1/releases/web/${tag}${query}`, { method: 'PUT', body: new Uint8Array(body), headers })
 }
 
 async function publish(tag: string, content = tag, query = ''): Promise<Response> {
@@ -80,7 +80,7 @@ after(async () => {
 
 describe('publish API', () => {
   test('refuses a missing or wrong token', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: TOKEN }]) {
+    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: TOKEN }] as Array<Record<string, string>>) {
       const res = await upload('v1', Buffer.from('x'), { 'x-rookery-sha256': 'a'.repeat(64), ...headers })
       assert.equal(res.status, 401)
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ROOKERY_UNAUTHORIZED')
