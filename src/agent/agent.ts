@@ -45,6 +45,7 @@ export class Agent {
   #linger: Linger | undefined
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
+  readonly #stopping = new AbortController()
 
   constructor(config: AgentConfig, log: Logger) {
     this.#config = config
@@ -83,6 +84,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.#stopping.abort()
     await this.#task?.destroy()
     await this.#running?.catch(() => undefined)
     await this.#linger?.stopAll()
@@ -107,6 +109,7 @@ export class Agent {
       linger: this.#linger!,
       log: this.#log,
       seedWindowMs,
+      signal: this.#stopping.signal,
     }
     const apps: AppOutcome[] = []
     for (const app of this.#config.apps) apps.push(await this.#reconcileApp(ctx, app, manifest))

@@ -23,6 +23,8 @@ export interface DeployContext {
   log: Logger
   /** Seed window to use; 0 in `--once` mode, where the process exits right after. */
   seedWindowMs: number
+  /** Aborts a download in progress when the agent stops (a running hook is left to finish). */
+  signal: AbortSignal
 }
 
 const MAX_TORRENT_FILE = 16 * 1024 * 1024
@@ -48,27 +50,33 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
   const download = await downloadTorrent(ctx.client, res.body, {
     dir,
     stallTimeoutMs: ctx.config.stall_timeout,
+    signal: ctx.signal,
     ...(ctx.config.webseed_fallback > 0 ? { webseedFallbackMs: ctx.config.webseed_fallback } : {}),
     ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
   })
   const downloadMs = Date.now() - started
   const tarball = join(dir, info.name)
-  const digest = await sha256File(tarball)
-  if (digest !== release.sha256) {
-    await stopTorrent(ctx.client, download.torrent)
-    await rm(dir, { recursive: true, force: true })
-    throw new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `downloaded ${info.name} has sha256 ${digest}, the manifest says ${release.sha256}`)
-  }
-  const traffic = download.traffic()
-  log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
-
   const layout = new AppLayout(app.deploy_to)
-  await layout.prepare()
-  const extracted = await extractRelease(tarball, layout.releaseDir(release.tag))
-  await layout.touch(release.tag)
-  log.info({ files: extracted.files, bytes: extracted.bytes }, 'release extracted')
+  try {
+    const digest = await sha256File(tarball)
+    if (digest !== release.sha256) {
+      await rm(dir, { recursive: true, force: true })
+      throw new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `downloaded ${info.name} has sha256 ${digest}, the manifest says ${release.sha256}`)
+    }
+    const traffic = download.traffic()
+    log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
+    await layout.prepare()
+    const extracted = await extractRelease(tarball, layout.releaseDir(release.tag))
+    await layout.touch(release.tag)
+    log.info({ files: extracted.files, bytes: extracted.bytes }, 'release extracted')
+  } catch (err) {
+    // Out of the client, so a retry can add the same torrent again (the verified file stays to resume).
+    await stopTorrent(ctx.client, download.torrent)
+    throw err
+  }
 
   ctx.linger.hold(download.torrent, dir, ctx.seedWindowMs, download.traffic, { app: app.name, tag: release.tag })
+  const traffic = download.traffic()
   await activateRelease(ctx, app, release.tag, {
     tag: release.tag,
     at: new Date().toISOString(),

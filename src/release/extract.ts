@@ -248,7 +248,8 @@ function badArchive(tarball: string, err: unknown): VerifyError {
 }
 
 function refusal(tarball: string, entryPath: string, reason: string): VerifyError {
-  return new VerifyError('ROOKERY_UNSAFE_ARCHIVE', `refused entry ${JSON.stringify(entryPath)} in ${tarball}: ${reason}`)
+  const message = `refused entry ${JSON.stringify(entryPath)} in ${tarball}: ${reason}`
+  return new VerifyError('ROOKERY_UNSAFE_ARCHIVE', message)
 }
 
 type TarError = Error & { code?: string; tarCode?: string; entry?: { path?: string } }

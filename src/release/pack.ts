@@ -28,18 +28,9 @@ interface TreeEntry {
   stats: Stats
 }
 
-// tar stores a file with nlink > 1 as a hardlink to the first path it saw with the same inode. Hardlinks are
-// refused on extraction (and pnpm/npm caches hardlink freely), so each path is stored as a plain file: a
-// cache that never remembers anything.
-class NoLinkCache extends Map<`${number}:${number}`, string> {
-  override set(): this {
-    return this
-  }
-}
-
 /**
- * Packs `dir` into a deterministic gzip tarball at `outFile`: entries sorted byte-wise by relative path
- * (directories included), owner 0 with no user/group names, fixed mtimes, permission bits kept, symlinks
+ * Packs `dir` into a deterministic gzip tarball at `outFile`: entries sorted byte-wise by their stored path
+ * (relative, directories included and ending in "/"), owner 0 with no user/group names, fixed mtimes, permission bits kept, symlinks
  * stored as symlinks, `.git` skipped at any depth. Writes a temporary file beside `outFile` and renames it,
  * so a failed pack leaves nothing behind. Throws a UsageError for a missing `dir`, a special file (socket,
  * fifo, device) or a setuid/setgid file, which extraction would refuse anyway.
@@ -58,7 +49,8 @@ export async function packDirectory(dir: string, outFile: string, opts: PackOpti
   const totalBytes = files.reduce((sum, e) => sum + e.stats.size, 0)
   let doneBytes = 0
 
-  const tmp = path.join(path.dirname(path.resolve(outFile)), `.${path.basename(outFile)}.${randomBytes(6).toString('hex')}.tmp`)
+  const out = path.resolve(outFile)
+  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${randomBytes(6).toString('hex')}.tmp`)
   try {
     await create(
       {
@@ -69,8 +61,7 @@ export async function packDirectory(dir: string, outFile: string, opts: PackOpti
         mtime: PACK_MTIME,
         noDirRecurse: true,
         strict: true,
-        linkCache: new NoLinkCache(),
-        // tar reuses the stats we checked instead of lstat-ing again, so what we vetted is what it writes
+        // tar uses the stats listTree checked (and adjusted) instead of lstat-ing again
         statCache: new Map(tree.map((e) => [path.join(root, e.rel), e.stats])),
         onWriteEntry: (entry: WriteEntry) => {
           if (entry.type !== 'File' || !opts.onProgress) return
@@ -83,7 +74,7 @@ export async function packDirectory(dir: string, outFile: string, opts: PackOpti
       },
       tree.map((e) => e.rel),
     )
-    await rename(tmp, outFile)
+    await rename(tmp, out)
   } catch (err) {
     await rm(tmp, { force: true })
     throw new RookeryError('ROOKERY_PACK_IO', `cannot pack ${dir} into ${outFile}: ${(err as Error).message}`, {
@@ -94,7 +85,7 @@ export async function packDirectory(dir: string, outFile: string, opts: PackOpti
   return { files: files.length, bytes: totalBytes }
 }
 
-/** Every entry under `root` except `.git`, with paths relative to `root` using `/`, sorted byte-wise. */
+/** Every entry under `root` except `.git`, with paths relative to `root` using `/`, sorted as stored. */
 async function listTree(root: string): Promise<TreeEntry[]> {
   const out: TreeEntry[] = []
   const walk = async (relDir: string): Promise<void> => {
@@ -115,6 +106,10 @@ async function listTree(root: string): Promise<TreeEntry[]> {
             hint: `chmod u-s,g-s ${abs}`,
           })
         }
+        // tar stores a second path to an inode (nlink > 1) as a hardlink entry, which extraction refuses, and
+        // npm/pnpm caches hardlink freely: make each path look like the only one, so it is stored in full.
+        // (This also avoids a tar hang: a pre-stat'd hardlinked file gets two entries and the pack stalls.)
+        stats.nlink = 1
         out.push({ rel, stats })
       } else {
         throw new UsageError(`cannot pack ${abs}: ${specialKind(stats)} cannot be part of a release`)
@@ -122,8 +117,9 @@ async function listTree(root: string): Promise<TreeEntry[]> {
     }
   }
   await walk('')
-  // Byte-wise, not localeCompare: the order must not depend on the packing host's locale or ICU version.
-  const keyed = out.map((e) => ({ key: Buffer.from(e.rel), e }))
+  // Byte-wise on the path as stored (directories end in "/", so each precedes its content), not
+  // localeCompare: the order must not depend on the packing host's locale or ICU version.
+  const keyed = out.map((e) => ({ key: Buffer.from(e.stats.isDirectory() ? `${e.rel}/` : e.rel), e }))
   return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map(({ e }) => e)
 }
 

@@ -19,6 +19,8 @@ export interface PublishContext {
   publicUrl: string
   keepReleases: number
   maxUploadSize: number
+  /** app/tag pairs being uploaded now: a second upload of the same tag must not race the first on disk. */
+  uploading: Set<string>
   log: Logger
 }
 
@@ -61,6 +63,12 @@ export async function handleUpload(
     return sendJson(res, 200, { app, created: false, current: ctx.store.manifest.apps[app]?.current, release: existing })
   }
 
+  const key = `${app}/${tag}`
+  if (ctx.uploading.has(key)) {
+    req.resume()
+    throw new HttpError(409, 'ROOKERY_PUBLISH_IN_PROGRESS', `${app} ${tag} is being published by another request: wait for it, then retry`)
+  }
+  ctx.uploading.add(key)
   const incoming = ctx.store.incomingPath()
   try {
     const { size, digest } = await receiveTarball(req, incoming, ctx.maxUploadSize)
@@ -93,9 +101,11 @@ export async function handleUpload(
     ctx.log.info({ app, tag, sha256, infohash: entry.infohash, size, activate }, 'release published')
     sendJson(res, 201, { app, created: true, current: ctx.store.manifest.apps[app]?.current, release: entry })
   } finally {
+    ctx.uploading.delete(key)
     await rm(incoming, { force: true })
   }
 }
+
 
 /** `POST /api/v1/apps/<app>/current` with `{"tag": "v41"}`: points current at a kept release (rollback). */
 export async function handleSetCurrent(req: IncomingMessage, res: ServerResponse, ctx: PublishContext, app: string): Promise<void> {

@@ -49,6 +49,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     publicUrl: config.public_url,
     keepReleases: config.keep_releases,
     maxUploadSize: config.max_upload_size,
+    uploading: new Set(),
     version,
     log,
     stats: { webseedBytes: 0 },

@@ -138,7 +138,6 @@ describe('AppLayout', () => {
     ]
     for (const c of cases) {
       test(c.name, async () => {
-        // names sort differently from ages: prove the order comes from mtimes
         const layout = await newLayout(ORDER)
         await ageInOrder(layout, ORDER)
         const removed = await layout.prune(c.keep, new Set(c.protect))

@@ -12,6 +12,8 @@ export interface RawEntry {
   /** Declared size when it should differ from the body's (no body is written beyond `body`). */
   size?: number
   linkpath?: string
+  /** Owner recorded in the header (0 unless set). */
+  uid?: number
 }
 
 function field(block: Buffer, offset: number, length: number, value: string): void {
@@ -37,8 +39,8 @@ export function header(entry: RawEntry, size: number): Buffer {
   const block = Buffer.alloc(512)
   field(block, 0, 100, entry.path)
   octal(block, 100, 8, entry.mode ?? 0o644)
-  octal(block, 108, 8, 0)
-  octal(block, 116, 8, 0)
+  octal(block, 108, 8, entry.uid ?? 0)
+  octal(block, 116, 8, entry.uid ?? 0)
   octal(block, 124, 12, size)
   octal(block, 136, 12, 946684800)
   field(block, 156, 1, entry.type ?? '0')

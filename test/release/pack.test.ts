@@ -27,6 +27,9 @@ const TREE: Record<string, Node> = {
   'lib/a-b.js': { file: 'b' },
   'lib/empty.txt': { file: '' },
   'lib/current': { link: 'a.js' },
+  // sort between "lib/" and its content when the order is byte-wise on stored paths, not depth-first
+  'lib-x': { file: 'x' },
+  'lib.txt': { file: 't' },
   'empty-dir': { dir: true },
   'späce and ünicode.txt': { file: 'u' },
   [LONG]: { file: 'long' },
@@ -108,11 +111,14 @@ describe('packDirectory', () => {
     assert.deepEqual(paths, sorted)
     assert.deepEqual(paths.slice(0, 2), ['README.md', 'bin/'])
     assert.ok(paths.includes(LONG) && paths.includes('empty-dir/') && paths.includes('späce and ünicode.txt'))
-    // "a-b.js" < "a.js" byte-wise ('-' is 0x2d, '.' is 0x2e)
-    assert.ok(paths.indexOf('lib/a-b.js') < paths.indexOf('lib/a.js'))
+    // byte-wise: '-' is 0x2d, '.' 0x2e, '/' 0x2f
+    const at = (p: string): number => paths.indexOf(p)
+    assert.ok(at('lib-x') < at('lib.txt') && at('lib.txt') < at('lib/') && at('lib/') < at('lib/a-b.js'))
+    assert.ok(at('lib/a-b.js') < at('lib/a.js'))
     for (const e of entries) {
-      assert.equal(e.uid, 0, e.path)
-      assert.equal(e.gid, 0, e.path)
+      // portable leaves the uid/gid fields empty, which every reader takes as 0
+      assert.equal(e.uid ?? 0, 0, e.path)
+      assert.equal(e.gid ?? 0, 0, e.path)
       assert.ok(!e.uname && !e.gname, e.path)
       if (e.type === 'File') assert.equal(e.mtime?.getTime(), PACK_MTIME.getTime(), e.path)
     }
@@ -122,7 +128,8 @@ describe('packDirectory', () => {
     assert.equal(byPath.get('lib/current')?.type, 'SymbolicLink')
     assert.equal(byPath.get('lib/current')?.linkpath, 'a.js')
     const files = Object.values(TREE).filter((n): n is { file: string } => 'file' in n)
-    assert.deepEqual(result, { files: files.length, bytes: files.reduce((sum, n) => sum + Buffer.byteLength(n.file), 0) })
+    const bytes = files.reduce((sum, n) => sum + Buffer.byteLength(n.file), 0)
+    assert.deepEqual(result, { files: files.length, bytes })
   })
 
   test('skips .git at the top and at any depth, as a directory or a file', async () => {
