@@ -135,11 +135,10 @@ export class Agent {
       action: action.kind,
       ...(error ? { error } : {}),
     })
-    if (action.kind === 'none' || action.kind === 'skip') {
-      if (action.kind === 'skip' || changed(this.#lastReasons, app.name, action.reason)) {
-        this.#log.debug({ app: app.name, reason: action.reason }, action.kind === 'skip' ? 'skipping' : 'nothing to do')
-      }
-      return outcome(action.kind === 'skip' ? action.reason : undefined)
+    if (action.kind === 'none') return outcome()
+    if (action.kind === 'skip') {
+      this.#log.debug({ app: app.name, reason: action.reason }, 'skipping')
+      return outcome(action.reason)
     }
     try {
       if (action.kind === 'install') await installRelease(ctx, app, action.release)
@@ -171,8 +170,6 @@ export class Agent {
     }
   }
 
-  readonly #lastReasons = new Map<string, string>()
-
   /** Deletes downloads no app wants any more (a partial download of the wanted release is kept to resume). */
   async #cleanDownloads(manifest: Manifest): Promise<void> {
     const root = join(this.#config.state_dir, 'downloads')
@@ -191,10 +188,4 @@ export class Agent {
       if (!keep.has(dir)) await rm(dir, { recursive: true, force: true })
     }
   }
-}
-
-function changed(last: Map<string, string>, key: string, value: string): boolean {
-  if (last.get(key) === value) return false
-  last.set(key, value)
-  return true
 }
