@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { ExitCode, RookeryError, describeError } from './errors.ts'
 import { registerAgent } from './cli/agent.ts'
+import { registerKeygen } from './cli/keygen.ts'
 import { registerPublish } from './cli/publish.ts'
 import { registerRollback } from './cli/rollback.ts'
 import { registerServer } from './cli/server.ts'
@@ -18,6 +19,7 @@ async function main(argv: string[]): Promise<number> {
   registerPublish(program)
   registerAgent(program)
   registerRollback(program)
+  registerKeygen(program)
   try {
     await program.parseAsync(argv)
     return ExitCode.ok

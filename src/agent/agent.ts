@@ -4,7 +4,9 @@ import cron, { type ScheduledTask } from 'node-cron'
 import type WebTorrent from 'webtorrent'
 import { describeError, RookeryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { currentRelease, type Manifest } from '../manifest/manifest.ts'
+import type { KeyObject } from 'node:crypto'
+import { currentRelease, type Manifest, type ReleaseEntry } from '../manifest/manifest.ts'
+import { parsePublicKey, verifyRelease } from '../release/sign.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import type { AgentConfig, AppConfig } from './config.ts'
 import { activateRelease, installRelease, isPermanent, type DeployContext } from './deploy.ts'
@@ -46,11 +48,16 @@ export class Agent {
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
   readonly #stopping = new AbortController()
+  readonly #trustedKeys: KeyObject[]
+  #pollFailures = 0
+  #nextPollAt = 0
+  readonly #warnedUnsigned = new Set<string>()
 
   constructor(config: AgentConfig, log: Logger) {
     this.#config = config
     this.#log = log
     this.#state = new StateFile(config.state_dir)
+    this.#trustedKeys = config.trusted_keys.map((k) => parsePublicKey(k)!)
     this.#poller = new ManifestPoller(`${config.server}/manifest`, { timeoutMs: config.request_timeout, maxBytes: MAX_MANIFEST_BYTES })
   }
 
@@ -92,13 +99,21 @@ export class Agent {
   }
 
   async #reconcile(seedWindowMs: number): Promise<ReconcileResult> {
+    if (Date.now() < this.#nextPollAt) {
+      return { converged: false, apps: [], error: new RookeryError('ROOKERY_BACKING_OFF', 'backing off after failed polls') }
+    }
     let manifest: Manifest
     let changed: boolean
     try {
       ;({ manifest, changed } = await this.#poller.poll())
+      this.#pollFailures = 0
     } catch (err) {
       const error = err instanceof RookeryError ? err : new RookeryError('ROOKERY_POLL', describeError(err), { cause: err })
-      this.#log.warn({ code: error.code, err: describeError(error) }, 'manifest poll failed; keeping current releases')
+      // A server in trouble is not helped by a fleet polling it every few seconds: back off.
+      this.#pollFailures++
+      const delay = retryDelayMs(this.#pollFailures, this.#config.retry_backoff)
+      this.#nextPollAt = Date.now() + delay
+      this.#log.warn({ code: error.code, err: describeError(error), failures: this.#pollFailures, next_poll_in_ms: delay }, 'manifest poll failed; keeping current releases')
       return { converged: false, apps: [], error }
     }
     if (changed) this.#log.info({ serial: manifest.serial }, 'manifest changed')
@@ -126,6 +141,7 @@ export class Agent {
       current: await layout.currentTag(),
       installed: new Set(await layout.installedTags()),
       failures: state.failures,
+      activating: state.activating?.tag,
       now: new Date(),
     })
     const outcome = async (error?: string): Promise<AppOutcome> => ({
@@ -141,6 +157,7 @@ export class Agent {
       return outcome(action.reason)
     }
     try {
+      this.#checkSignature(app.name, action.release)
       if (action.kind === 'install') await installRelease(ctx, app, action.release)
       else await activateRelease(ctx, app, action.release.tag)
       return outcome()
@@ -161,12 +178,22 @@ export class Agent {
             permanent,
             attempts,
             at: new Date(now).toISOString(),
-            ...(permanent ? {} : { retry_after: new Date(now + retryDelayMs(attempts)).toISOString() }),
+            ...(permanent ? {} : { retry_after: new Date(now + retryDelayMs(attempts, this.#config.retry_backoff)).toISOString() }),
           },
         },
       })
       this.#log.error({ app: app.name, tag: action.release.tag, code, permanent, attempts, err: describeError(err) }, `deploy failed`)
       return outcome(describeError(err))
+    }
+  }
+
+  /** Refuses a release not signed by a trusted key; without trusted keys, warns once per release. */
+  #checkSignature(app: string, release: ReleaseEntry): void {
+    if (this.#trustedKeys.length > 0) {
+      verifyRelease({ app, tag: release.tag, sha256: release.sha256, infohash: release.infohash, size: release.size }, release.signature, this.#trustedKeys)
+    } else if (!this.#warnedUnsigned.has(`${app}/${release.tag}`)) {
+      this.#warnedUnsigned.add(`${app}/${release.tag}`)
+      this.#log.warn({ app, tag: release.tag }, 'no trusted_keys configured: release signatures are not checked')
     }
   }
 

@@ -1,14 +1,15 @@
 import { hostname } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { z } from 'zod'
-import { appName, cronExpression, duration, httpUrl, port } from '../config/schema.ts'
+import { appName, cronExpression, duration, httpUrl, port, size, usableDir } from '../config/schema.ts'
 import { loadConfigFile } from '../config/load.ts'
+import { parsePublicKey } from '../release/sign.ts'
 
 const appSchema = z
   .object({
     name: appName,
     /** releases/<tag> and the `current` symlink live here (Capistrano's layout). */
-    deploy_to: z.string().refine(isAbsolute, { message: 'must be an absolute path' }),
+    deploy_to: z.string().refine(isAbsolute, { message: 'must be an absolute path' }).pipe(usableDir),
     keep_releases: z.number().int().min(1).default(5),
     /** Shell command run in the new release directory after `current` switched. */
     post_install: z.string().min(1).optional(),
@@ -22,7 +23,7 @@ const appSchema = z
 export const agentConfigSchema = z
   .object({
     server: httpUrl,
-    state_dir: z.string().min(1).default('/var/lib/rookery/agent'),
+    state_dir: usableDir.default('/var/lib/rookery/agent'),
     /** node-cron expression; six fields add seconds. */
     schedule: cronExpression.default('*/10 * * * * *'),
     /** Each scheduled poll waits a random delay up to this, so a fleet does not poll in lockstep. */
@@ -35,10 +36,20 @@ export const agentConfigSchema = z
     stall_timeout: duration.prefault('60s'),
     /** Download from the server's HTTP webseed only after the swarm gave no data for this long (0: at once). */
     webseed_fallback: duration.prefault('5s'),
+    /** First delay before retrying a failed download or poll; doubles per failure, up to 10 minutes. */
+    retry_backoff: duration.prefault('15s'),
+    /** Largest release (unpacked bytes) and most entries accepted: a decompression bomb fails instead of filling the disk. */
+    max_release_size: size.prefault('20GiB'),
+    max_release_entries: z.number().int().min(1).default(1_000_000),
     /** Time limit of one manifest or .torrent request. */
     request_timeout: duration.prefault('10s'),
     /** Tracker URLs to use instead of the ones in the torrents (e.g. a separate tracker). */
     announce: z.array(httpUrl).optional(),
+    /**
+     * Public keys ("ed25519:<base64>", from `rookery keygen`) whose signatures are accepted. When set, an
+     * unsigned release, or one signed by another key, is refused. When empty, releases are not checked.
+     */
+    trusted_keys: z.array(z.string().refine((k) => parsePublicKey(k) !== undefined, { message: 'not a public key from `rookery keygen` ("ed25519:<base64>")' })).default([]),
     /** How this host names itself in logs; defaults to the hostname. */
     host_id: z.string().min(1).default(hostname()),
     apps: z.array(appSchema).min(1, 'list at least one app'),

@@ -51,6 +51,10 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
     dir,
     stallTimeoutMs: ctx.config.stall_timeout,
     signal: ctx.signal,
+    onCorruptPiece: (piece, total) => {
+      // Logged, not fatal: webtorrent asks another source; the first few and then every 100th are enough.
+      if (total <= 3 || total % 100 === 0) log.warn({ piece, corrupt_pieces: total }, 'piece failed verification: a source sent corrupt data')
+    },
     ...(ctx.config.webseed_fallback > 0 ? { webseedFallbackMs: ctx.config.webseed_fallback } : {}),
     ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
   })
@@ -66,7 +70,10 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
     const traffic = download.traffic()
     log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
     await layout.prepare()
-    const extracted = await extractRelease(tarball, layout.releaseDir(release.tag))
+    const extracted = await extractRelease(tarball, layout.releaseDir(release.tag), {
+      maxBytes: ctx.config.max_release_size,
+      maxEntries: ctx.config.max_release_entries,
+    })
     await layout.touch(release.tag)
     log.info({ files: extracted.files, bytes: extracted.bytes }, 'release extracted')
   } catch (err) {
@@ -100,7 +107,10 @@ export async function activateRelease(
 ): Promise<void> {
   const log = ctx.log.child({ app: app.name, tag })
   const layout = new AppLayout(app.deploy_to)
-  const previous = await layout.currentTag()
+  const before = ctx.state.app(app.name)
+  // Redoing an interrupted activation: `current` may already point at `tag`; the real previous is recorded.
+  const previous = before.activating?.tag === tag ? before.activating.previous : await layout.currentTag()
+  await ctx.state.saveApp(app.name, { ...before, activating: { tag, previous } })
   await layout.switchCurrent(tag)
   log.info({ previous }, 'current switched')
 
@@ -123,6 +133,8 @@ export async function activateRelease(
     if (!result.ok) {
       if (previous) await layout.switchCurrent(previous)
       else await layout.clearCurrent()
+      const { activating: _, ...rest } = ctx.state.app(app.name)
+      await ctx.state.saveApp(app.name, rest)
       const how = result.timedOut ? `timed out after ${app.hook_timeout} ms` : result.signal ? `killed by ${result.signal}` : `exited ${result.exitCode}`
       const last = result.tail.at(-1)
       throw new RookeryError('ROOKERY_HOOK_FAILED', `post_install ${how}${last ? ` (last output: ${last})` : ''}; ${previous ? `back on ${previous}` : 'no previous release, current removed'}`)
@@ -130,7 +142,7 @@ export async function activateRelease(
     log.info({ duration_ms: result.durationMs }, 'post_install succeeded')
   }
 
-  const state = ctx.state.app(app.name)
+  const { activating: _, ...state } = ctx.state.app(app.name)
   const failures = { ...state.failures }
   delete failures[tag]
   const newPrevious = previous && previous !== tag ? previous : state.previous

@@ -14,6 +14,8 @@ export interface PlanInput {
   /** The tag `current` points at on this host. */
   current: string | null
   installed: ReadonlySet<string>
+  /** A tag whose activation (switch + hook) was started and not finished, e.g. the agent died in the hook. */
+  activating?: string | undefined
   failures: Readonly<Record<string, Failure>>
   now: Date
 }
@@ -21,7 +23,7 @@ export interface PlanInput {
 export function planApp(input: PlanInput): Action {
   const { desired } = input
   if (!desired) return { kind: 'none', reason: 'the manifest has no current release for this app' }
-  if (input.current === desired.tag) return { kind: 'none', reason: `already on ${desired.tag}` }
+  if (input.current === desired.tag && input.activating !== desired.tag) return { kind: 'none', reason: `already on ${desired.tag}` }
   const failure = input.failures[desired.tag]
   // A failure only counts for the same content: a tag republished elsewhere with other bytes is new.
   if (failure && failure.sha256 === desired.sha256) {
@@ -36,7 +38,7 @@ export function planApp(input: PlanInput): Action {
   return { kind: 'install', release: desired }
 }
 
-/** Delay before retrying a transient failure: 15 s doubling per attempt, at most 10 minutes. */
-export function retryDelayMs(attempts: number): number {
-  return Math.min(15_000 * 2 ** Math.max(0, attempts - 1), 600_000)
+/** Delay before retrying a transient failure: `baseMs` (15 s) doubling per attempt, at most 10 minutes. */
+export function retryDelayMs(attempts: number, baseMs = 15_000): number {
+  return Math.min(baseMs * 2 ** Math.max(0, attempts - 1), 600_000)
 }

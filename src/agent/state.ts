@@ -23,6 +23,11 @@ const failureSchema = z.object({
 
 const appStateSchema = z.object({
   previous: z.string().nullable().default(null),
+  /**
+   * Set from just before `current` switches until the hook finished: if the agent dies in between, the
+   * activation is redone at restart instead of counting as done.
+   */
+  activating: z.object({ tag: z.string(), previous: z.string().nullable() }).optional(),
   failures: z.record(z.string(), failureSchema).default({}),
   last_deploy: z
     .object({

@@ -10,7 +10,9 @@ import { assertSafeName, tarballName } from '../release/names.ts'
 import { sha256File } from '../release/hash.ts'
 import { packDirectory } from '../release/pack.ts'
 import { makeTorrent } from '../release/torrent.ts'
-import { RefusedError } from '../errors.ts'
+import { readFile } from 'node:fs/promises'
+import { RefusedError, UsageError } from '../errors.ts'
+import { parsePrivateKey, signRelease } from '../release/sign.ts'
 import { callApi, publishToken, serverUrl } from './api-client.ts'
 import { progressLine } from './progress.ts'
 
@@ -19,6 +21,7 @@ interface PublishFlags {
   tag: string
   server?: string
   activate: boolean
+  sign?: string
 }
 
 export function registerPublish(program: Command): void {
@@ -30,6 +33,7 @@ export function registerPublish(program: Command): void {
     .requiredOption('--tag <tag>', 'release tag, e.g. v42')
     .option('--server <url>', 'rookery server (default $ROOKERY_SERVER or http://127.0.0.1:8998)')
     .option('--no-activate', 'publish without making it the current release')
+    .option('--sign <keyfile>', 'sign the release with this Ed25519 private key (see `rookery keygen`)')
     .addHelpText('after', '\nThe publish token is read from ROOKERY_TOKEN.')
     .action(async (dir: string, flags: PublishFlags) => publish(dir, flags))
 }
@@ -39,6 +43,7 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
   const tag = assertSafeName('tag', flags.tag)
   const server = serverUrl(flags.server)
   const token = publishToken()
+  const signingKey = flags.sign ? parsePrivateKey(await readKeyFile(flags.sign), flags.sign) : undefined
   // The torrent carries the server's public URLs (tracker, webseed): ask the server for them first.
   const info = await callApi(server, 'GET', '/api/v1/info')
   const name = tarballName(app, tag)
@@ -58,6 +63,9 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
       throw new RefusedError('ROOKERY_TAG_EXISTS', `${app} ${tag} is already published with other content (sha256 ${known.sha256}, this build ${sha256}): publish a new tag`)
     }
 
+    const signature = signingKey
+      ? signRelease({ app, tag, sha256, infohash: torrent.infoHash, size, signed_at: new Date().toISOString() }, signingKey)
+      : undefined
     const uploading = progressLine('uploading')
     let sent = 0
     const meter = new Transform({
@@ -75,12 +83,14 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
         'content-length': String(size),
         'x-rookery-sha256': sha256,
         'x-rookery-infohash': torrent.infoHash,
+        ...(signature ? { 'x-rookery-signature': `${signature.key_id} ${signature.signed_at} ${signature.value}` } : {}),
       },
     })
     uploading.done()
     const verb = answer.created ? 'published' : 'already published'
+    const signed = signature ? `, signed by ${signature.key_id}` : ''
     process.stdout.write(
-      `${verb} ${app} ${tag}: ${formatBytes(size)} (${packed.files} files, ${formatBytes(packed.bytes)}), sha256 ${sha256}, infohash ${torrent.infoHash}, current ${String(answer.current)}\n`,
+      `${verb} ${app} ${tag}: ${formatBytes(size)} (${packed.files} files, ${formatBytes(packed.bytes)}), sha256 ${sha256}, infohash ${torrent.infoHash}${signed}, current ${String(answer.current)}\n`,
     )
   } finally {
     await rm(work, { recursive: true, force: true })
@@ -91,4 +101,12 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
 async function publishedRelease(server: string, app: string, tag: string): Promise<{ sha256: string } | undefined> {
   const manifest = (await callApi(server, 'GET', '/manifest')) as { apps?: Record<string, { releases?: Array<{ tag: string; sha256: string }> }> }
   return manifest.apps?.[app]?.releases?.find((r) => r.tag === tag)
+}
+
+async function readKeyFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`cannot read signing key ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`)
+  }
 }

@@ -1,3 +1,5 @@
+import { accessSync, constants, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
 import cron from 'node-cron'
 import { parseDuration, parseSize } from './units.ts'
@@ -54,3 +56,36 @@ export const listenAddress = z.string().transform((text, ctx) => {
   }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: portNumber }
 })
+
+/**
+ * A directory the process can use: it exists and is writable, or it can be created (its nearest
+ * existing ancestor is a writable directory). Checked at start so a typo fails there, not at the first
+ * deploy.
+ */
+export const usableDir = z.string().min(1).superRefine((path, ctx) => {
+  const problem = dirProblem(resolve(path))
+  if (problem) ctx.addIssue({ code: 'custom', message: problem })
+})
+
+function dirProblem(path: string): string | undefined {
+  let current = path
+  for (;;) {
+    let isDir: boolean
+    try {
+      isDir = statSync(current).isDirectory()
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT') return `cannot use ${path}: ${code} on ${current}`
+      if (dirname(current) === current) return `cannot use ${path}: no existing parent`
+      current = dirname(current)
+      continue
+    }
+    if (!isDir) return current === path ? `${path} exists and is not a directory` : `cannot create ${path}: ${current} is not a directory`
+    try {
+      accessSync(current, constants.W_OK)
+    } catch (err) {
+      return `cannot ${current === path ? 'write to' : 'create'} ${path}: ${(err as NodeJS.ErrnoException).code} on ${current}`
+    }
+    return undefined
+  }
+}

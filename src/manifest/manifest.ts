@@ -22,6 +22,10 @@ export const releaseEntrySchema = z.object({
   created_at: z.string(),
   torrent_url: z.string(),
   tarball_url: z.string(),
+  /** Ed25519 signature by the publisher (`publish --sign`), checked by agents with trusted_keys. */
+  signature: z
+    .object({ key_id: hex(16), signed_at: z.string(), value: z.string().max(200) })
+    .optional(),
 })
 
 export const appEntrySchema = z.object({

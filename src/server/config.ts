@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { readFile } from 'node:fs/promises'
-import { duration, httpUrl, listenAddress, port, size } from '../config/schema.ts'
+import { duration, httpUrl, listenAddress, port, size, usableDir } from '../config/schema.ts'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError } from '../errors.ts'
 
@@ -10,7 +10,7 @@ export const serverConfigSchema = z
     listen: listenAddress.prefault('0.0.0.0:8998'),
     /** What goes into torrents and the manifest: the address agents reach this server at. */
     public_url: httpUrl.prefault('http://127.0.0.1:8998'),
-    data_dir: z.string().min(1).default('/var/lib/rookery/server'),
+    data_dir: usableDir.default('/var/lib/rookery/server'),
     publish_tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]),
     /** A file with one token a line (lines starting with # ignored), read at start. */
     publish_token_file: z.string().optional(),

@@ -25,7 +25,12 @@ export interface PublishContext {
 }
 
 /** Headers of `PUT /api/v1/releases/<app>/<tag>`, the publish upload. */
-export const PUBLISH_HEADERS = { sha256: 'x-rookery-sha256', infohash: 'x-rookery-infohash' } as const
+export const PUBLISH_HEADERS = {
+  sha256: 'x-rookery-sha256',
+  infohash: 'x-rookery-infohash',
+  /** `<key_id> <signed_at> <base64 signature>`, from `publish --sign`. */
+  signature: 'x-rookery-signature',
+} as const
 
 /**
  * `PUT /api/v1/releases/<app>/<tag>[?activate=false]` with the tarball as body and its SHA-256 in a
@@ -46,6 +51,7 @@ export async function handleUpload(
   if (!/^[0-9a-f]{64}$/.test(sha256)) {
     throw new HttpError(400, 'ROOKERY_BAD_REQUEST', `header ${PUBLISH_HEADERS.sha256} must be the tarball's hex SHA-256`)
   }
+  const signature = parseSignatureHeader(req.headers[PUBLISH_HEADERS.signature])
   const declared = Number(req.headers['content-length'] ?? NaN)
   if (declared > ctx.maxUploadSize) {
     throw new HttpError(413, 'ROOKERY_TOO_LARGE', `tarball of ${declared} bytes is over max_upload_size (${ctx.maxUploadSize})`)
@@ -95,6 +101,7 @@ export async function handleUpload(
       created_at: new Date().toISOString(),
       torrent_url: urls.torrent,
       tarball_url: urls.tarball,
+      ...(signature ? { signature } : {}),
     }
     await ctx.store.update((m) => addRelease(m, app, entry, { activate, keep: ctx.keepReleases, now: new Date() }))
     await ctx.seeder.add(app, tag)
@@ -126,6 +133,16 @@ export async function handleSetCurrent(req: IncomingMessage, res: ServerResponse
   if (previous !== tag) await ctx.store.update((m) => ({ manifest: setCurrent(m, app, tag, new Date()), removed: [] }))
   ctx.log.info({ app, tag, previous }, 'current changed')
   sendJson(res, 200, { app, previous, current: tag })
+}
+
+/** The optional signature header; the server stores it as is (agents verify it against their keys). */
+function parseSignatureHeader(header: string | string[] | undefined): ReleaseEntry['signature'] {
+  if (header === undefined) return undefined
+  const m = /^([0-9a-f]{16}) (\S+) ([A-Za-z0-9+/=]{1,200})$/.exec(String(header))
+  if (!m || Number.isNaN(Date.parse(m[2]!))) {
+    throw new HttpError(400, 'ROOKERY_BAD_REQUEST', `header ${PUBLISH_HEADERS.signature} must be "<key_id> <signed_at> <base64>"`)
+  }
+  return { key_id: m[1]!, signed_at: m[2]!, value: m[3]! }
 }
 
 /** Streams the body to `path`, hashing as it goes and refusing more than `limit` bytes. */

@@ -38,6 +38,8 @@ export interface DownloadOptions {
    */
   webseedFallbackMs?: number
   onProgress?: (downloaded: number, total: number) => void
+  /** A piece failed its SHA-1 check (a source sent bad data); webtorrent drops it and asks again. */
+  onCorruptPiece?: (index: number, total: number) => void
   signal?: AbortSignal
 }
 
@@ -70,6 +72,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
     let lastProgressAt = Date.now()
     let lastAnnounceAt = Date.now()
     let settled = false
+    let corruptPieces = 0
 
     const reannounce = () => {
       lastAnnounceAt = Date.now()
@@ -99,11 +102,12 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
         lastProgressAt = Date.now()
         for (const url of webseeds) torrent.addWebSeed(url)
       } else if (idle >= options.stallTimeoutMs) {
+        const corrupt = corruptPieces > 0 ? `; ${corruptPieces} pieces failed verification: a source serves corrupt data` : ''
         finish(
           new UnavailableError(
-            'ROOKERY_STALLED',
-            `download of ${torrent.name} stalled: no data for ${Math.round(idle / 1000)}s with ${torrent.numPeers} peers (${Math.round(torrent.progress * 100)}% done)`,
-            { hint: 'check that the server (tracker, webseed) is reachable; the agent retries later' },
+            corruptPieces > 0 ? 'ROOKERY_CORRUPT_SOURCE' : 'ROOKERY_STALLED',
+            `download of ${torrent.name} stalled: no verified data for ${Math.round(idle / 1000)}s with ${torrent.numPeers} peers (${Math.round(torrent.progress * 100)}% done)${corrupt}`,
+            { hint: 'check that the server (tracker, webseed) is reachable and its tarball intact; the agent retries later' },
           ),
         )
       } else if (Date.now() - lastAnnounceAt >= reannounceMs) {
@@ -113,8 +117,14 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
     watchdog.unref()
 
     torrent.on('warning', (err: Error) => {
+      const corrupt = /^Piece (\d+) failed verification/.exec(err.message)
+      if (corrupt) {
+        corruptPieces++
+        options.onCorruptPiece?.(Number(corrupt[1]), corruptPieces)
+        return
+      }
       // A failed announce (tracker down) is a warning, not an error: ask again soon instead of in 30 minutes.
-      if (!/^Piece \d+ failed/.test(err.message) && Date.now() - lastAnnounceAt >= reannounceMs) reannounce()
+      if (Date.now() - lastAnnounceAt >= reannounceMs) reannounce()
     })
     torrent.once('error', (err: Error) => finish(new UnavailableError('ROOKERY_TORRENT', `torrent error: ${err.message}`, { cause: err })))
     torrent.once('done', () => finish())

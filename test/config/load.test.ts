@@ -199,7 +199,11 @@ describe('agentConfigSchema', () => {
       torrent_port: 6881,
       stall_timeout: 60_000,
       webseed_fallback: 5000,
+      retry_backoff: 15_000,
+      max_release_size: 20 * 1024 ** 3,
+      max_release_entries: 1_000_000,
       request_timeout: 10_000,
+      trusted_keys: [],
       host_id: hostname(),
       apps: [{ name: 'web', deploy_to: '/srv/web', keep_releases: 5, hook_timeout: 600_000 }],
     })
