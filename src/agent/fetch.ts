@@ -23,7 +23,7 @@ export async function httpGet(
     const declared = Number(res.headers['content-length'] ?? 0)
     if (declared > options.maxBytes) {
       res.body.destroy()
-      throw new RookeryError('ROOKERY_TOO_LARGE', `GET ${url}: body of ${declared} bytes is over the ${options.maxBytes}-byte limit`)
+      throw new UnavailableError('ROOKERY_TOO_LARGE', `GET ${url}: body of ${declared} bytes is over the ${options.maxBytes}-byte limit`)
     }
     const chunks: Buffer[] = []
     let size = 0
@@ -31,7 +31,7 @@ export async function httpGet(
       size += (chunk as Buffer).length
       if (size > options.maxBytes) {
         res.body.destroy()
-        throw new RookeryError('ROOKERY_TOO_LARGE', `GET ${url}: body over the ${options.maxBytes}-byte limit`)
+        throw new UnavailableError('ROOKERY_TOO_LARGE', `GET ${url}: body over the ${options.maxBytes}-byte limit`)
       }
       chunks.push(chunk as Buffer)
     }
@@ -47,6 +47,9 @@ export async function httpGet(
 }
 
 /**
+ * A manifest that is not JSON or not a rookery manifest is treated like an unreachable server: the
+ * agent keeps its releases and retries later.
+ *
  * Polls the manifest with If-None-Match, so an unchanged manifest costs a 304 and no parsing.
  * Keeps the last good document; a bad answer never replaces it.
  */
@@ -71,12 +74,12 @@ export class ManifestPoller {
     try {
       data = JSON.parse(res.body.toString('utf8'))
     } catch {
-      throw new RookeryError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: the answer is not JSON`)
+      throw new UnavailableError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: the answer is not JSON`)
     }
     const parsed = manifestSchema.safeParse(data)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
-      throw new RookeryError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: not a rookery manifest (${issue?.path.join('.')}: ${issue?.message})`)
+      throw new UnavailableError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: not a rookery manifest (${issue?.path.join('.')}: ${issue?.message})`)
     }
     const etag = res.headers.etag
     this.#etag = typeof etag === 'string' ? etag : undefined

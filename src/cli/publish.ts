@@ -56,7 +56,7 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
     const packed = await packDirectory(dir, tarball, { onProgress: (done, total) => packing.update(done, total) })
     packing.done()
     const sha256 = await sha256File(tarball)
-    const torrent = await makeTorrent(tarball, { name, announce: urls.announce, webseed: urls.tarball })
+    const torrent = await makeTorrent(tarball, { name, announce: String(info.announce_url), webseed: urls.tarball })
     const size = (await stat(tarball)).size
     const known = await publishedRelease(server, app, tag)
     if (known && known.sha256 !== sha256) {

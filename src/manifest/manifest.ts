@@ -73,6 +73,5 @@ export function releaseUrls(publicUrl: string, app: string, tag: string, tarball
   return {
     torrent: `${base}/torrents/${encodeURIComponent(app)}/${encodeURIComponent(tag)}.torrent`,
     tarball: `${base}/releases/${encodeURIComponent(app)}/${encodeURIComponent(tag)}/${encodeURIComponent(tarball)}`,
-    announce: `${base}/announce`,
   }
 }

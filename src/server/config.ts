@@ -10,6 +10,8 @@ export const serverConfigSchema = z
     listen: listenAddress.prefault('0.0.0.0:8998'),
     /** What goes into torrents and the manifest: the address agents reach this server at. */
     public_url: httpUrl.prefault('http://127.0.0.1:8998'),
+    /** Tracker URL written into torrents; default `<public_url>/announce`. Set it to use another tracker. */
+    announce_url: httpUrl.optional(),
     data_dir: usableDir.default('/var/lib/rookery/server'),
     publish_tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]),
     /** A file with one token a line (lines starting with # ignored), read at start. */

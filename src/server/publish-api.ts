@@ -17,6 +17,8 @@ export interface PublishContext {
   store: ReleaseStore
   seeder: OriginSeeder
   publicUrl: string
+  /** Tracker URL written into torrents. */
+  announceUrl: string
   keepReleases: number
   maxUploadSize: number
   /** app/tag pairs being uploaded now: a second upload of the same tag must not race the first on disk. */
@@ -83,7 +85,7 @@ export async function handleUpload(
     }
     const name = tarballName(app, tag)
     const urls = releaseUrls(ctx.publicUrl, app, tag, name)
-    const torrent = await makeTorrent(incoming, { name, announce: urls.announce, webseed: urls.tarball })
+    const torrent = await makeTorrent(incoming, { name, announce: ctx.announceUrl, webseed: urls.tarball })
     if (claimedInfohash !== undefined && claimedInfohash !== torrent.infoHash) {
       throw new HttpError(422, 'ROOKERY_INFOHASH_MISMATCH', `server computed infohash ${torrent.infoHash}, the publisher declared ${String(claimedInfohash)}: are both on the same rookery version?`)
     }

@@ -46,7 +46,7 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
   }
   if (read && url.pathname === '/healthz') return sendJson(res, 200, { ok: true })
   if (read && url.pathname === '/api/v1/info') {
-    return sendJson(res, 200, { version: ctx.version, public_url: ctx.publicUrl, announce_url: `${ctx.publicUrl}/announce` })
+    return sendJson(res, 200, { version: ctx.version, public_url: ctx.publicUrl, announce_url: ctx.announceUrl })
   }
   if (read && url.pathname === '/api/v1/stats') {
     return sendJson(res, 200, {

@@ -47,6 +47,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     tracker,
     tokens: config.publish_tokens,
     publicUrl: config.public_url,
+    announceUrl: config.announce_url ?? `${config.public_url}/announce`,
     keepReleases: config.keep_releases,
     maxUploadSize: config.max_upload_size,
     uploading: new Set(),

@@ -19,8 +19,10 @@ export interface TrackerOptions {
  */
 export class Tracker {
   readonly #server: TrackerServer
+  readonly #log: Logger
 
   constructor(options: TrackerOptions) {
+    this.#log = options.log
     this.#server = new TrackerServer({
       http: false,
       udp: false,
@@ -40,6 +42,11 @@ export class Tracker {
 
   handle(req: IncomingMessage, res: ServerResponse, action: 'announce' | 'scrape'): void {
     res.setHeader('Content-Type', 'text/plain')
+    const problem = action === 'announce' ? announceProblem(req.url ?? '') : undefined
+    if (problem) {
+      this.#log.debug({ problem }, 'announce refused')
+      return void res.end(bencodeFailure(problem))
+    }
     this.#server.onHttpRequest(req, res, { action })
   }
 
@@ -55,4 +62,44 @@ export class Tracker {
   close(): Promise<void> {
     return new Promise((resolve) => this.#server.close(() => resolve()))
   }
+}
+
+const EVENTS = new Set(['started', 'stopped', 'completed', 'update', 'paused', ''])
+const NUMERIC = ['port', 'uploaded', 'downloaded', 'left', 'numwant', 'compact']
+const MAX_QUERY = 2048
+
+/**
+ * Checks what the library does not: query size, the event name, and that numeric fields are numbers.
+ * info_hash, peer_id and port ranges are checked by bittorrent-tracker itself (BEP 3).
+ */
+export function announceProblem(url: string): string | undefined {
+  const query = url.slice(url.indexOf('?') + 1)
+  if (!url.includes('?')) return 'missing query'
+  if (query.length > MAX_QUERY) return `query over ${MAX_QUERY} bytes`
+  // info_hash and peer_id are binary: only the plain fields are decoded here.
+  const fields = new Map<string, string>()
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=')
+    const key = eq === -1 ? pair : pair.slice(0, eq)
+    if (key === 'info_hash' || key === 'peer_id') continue
+    let value: string
+    try {
+      value = decodeURIComponent(eq === -1 ? '' : pair.slice(eq + 1))
+    } catch {
+      return `bad encoding in ${key}`
+    }
+    fields.set(key, value)
+  }
+  const event = fields.get('event')
+  if (event !== undefined && !EVENTS.has(event)) return `unknown event ${JSON.stringify(event.slice(0, 20))}`
+  for (const key of NUMERIC) {
+    const value = fields.get(key)
+    if (value !== undefined && !/^\d{1,20}$/.test(value)) return `${key} must be a non-negative integer`
+  }
+  if (!fields.has('port')) return 'missing port'
+  return undefined
+}
+
+function bencodeFailure(reason: string): string {
+  return `d14:failure reason${Buffer.byteLength(reason)}:${reason}e`
 }

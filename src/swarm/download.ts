@@ -155,8 +155,20 @@ export function seedTorrent(
     })
     torrent.once('error', reject)
     torrent.once('ready', () => resolve(torrent))
+    // A seeder whose first announce failed (tracker down or not started yet) would wait 30 minutes.
+    let pending: NodeJS.Timeout | undefined
+    torrent.on('warning', (err: Error) => {
+      if (pending || /^Piece \d+ failed/.test(err.message)) return
+      pending = setTimeout(() => {
+        pending = undefined
+        if (!torrent.destroyed) torrent.discovery?.tracker?.update()
+      }, SEED_REANNOUNCE_MS)
+      pending.unref()
+    })
   })
 }
+
+const SEED_REANNOUNCE_MS = 5000
 
 /** Removes a torrent from the client without deleting its file. */
 export function stopTorrent(client: WebTorrent, torrent: Torrent): Promise<void> {

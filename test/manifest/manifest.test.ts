@@ -100,7 +100,6 @@ describe('releaseUrls', () => {
     assert.deepEqual(releaseUrls('http://seed.example:8998//', 'web', 'v1+b', 'web-v1+b.tar.gz'), {
       torrent: 'http://seed.example:8998/torrents/web/v1%2Bb.torrent',
       tarball: 'http://seed.example:8998/releases/web/v1%2Bb/web-v1%2Bb.tar.gz',
-      announce: 'http://seed.example:8998/announce',
     })
   })
 })

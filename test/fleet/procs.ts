@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, openSync, readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+
+/** Every process the test bed started and that has not exited: killed on teardown, Ctrl-C or a crash. */
+const live = new Set<ChildProcess>()
+
+/** SIGKILLs every process still running (synchronous, for exit and signal handlers). */
+export function killAllSync(): void {
+  for (const child of live) child.kill('SIGKILL')
+}
+
+// Proxy settings would send curl and aria2 to a proxy outside the namespaces (unreachable anyway: the
+// namespaces have no route out); drop them so every client talks to the server address directly.
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra }
+  for (const key of Object.keys(env)) if (/_proxy$/i.test(key)) delete env[key]
+  return env
+}
+
+/**
+ * A process running inside a network namespace (`ip netns exec` execs the command, so the pid is the
+ * command's own), its stdout and stderr written to a log file.
+ */
+export class NsProcess {
+  readonly child: ChildProcess
+  readonly startedAt = Date.now()
+  exitedAt: number | undefined
+  readonly exited: Promise<number | null>
+
+  constructor(
+    readonly ns: string,
+    argv: string[],
+    readonly logFile: string,
+    env: Record<string, string> = {},
+  ) {
+    const fd = openSync(logFile, 'a')
+    this.child = spawn('ip', ['netns', 'exec', ns, ...argv], { env: cleanEnv(env), stdio: ['ignore', fd, fd] })
+    closeSync(fd)
+    live.add(this.child)
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exitedAt = Date.now()
+        live.delete(this.child)
+        resolve(code ?? (signal ? 128 : null))
+      })
+      this.child.on('error', () => resolve(null))
+    })
+  }
+
+  get running(): boolean {
+    return this.exitedAt === undefined
+  }
+
+  /** SIGTERM, SIGKILL after the grace time; resolves with the exit code. */
+  async stop(graceMs = 5_000): Promise<number | null> {
+    if (this.running) this.child.kill('SIGTERM')
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs)
+    const code = await this.exited
+    clearTimeout(timer)
+    return code
+  }
+
+  /** CPU seconds used so far (user + system) and peak RSS in MiB, from /proc; undefined once exited. */
+  usage(): { cpuSeconds: number; peakRssMiB: number } | undefined {
+    try {
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8')
+      // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const ticks = Number(fields[11]) + Number(fields[12])
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
+      const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+      return { cpuSeconds: ticks / CLOCK_TICKS, peakRssMiB: hwm / 1024 }
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The JSON log lines written so far (other lines, e.g. a stack trace, are skipped). */
+  async jsonLines(): Promise<Array<Record<string, unknown>>> {
+    return parseJsonLines(await readFile(this.logFile, 'utf8').catch(() => ''))
+  }
+}
+
+/** Linux reports process CPU time in clock ticks of 1/100 s on every architecture Node runs on. */
+const CLOCK_TICKS = 100
+
+export function parseJsonLines(text: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = []
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>)
+    } catch {
+      // a line cut short by a kill
+    }
+  }
+  return out
+}
+
+/** Runs a command inside a namespace to completion, with a time limit; stdout and stderr as strings. */
+export function runInNs(ns: string, argv: string[], timeoutMs: number, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+    live.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d: Buffer) => (stdout += d))
+    child.stderr!.on('data', (d: Buffer) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      live.delete(child)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+/** Polls `check` until it returns a truthy value; throws with `what` when the time is up. */
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs: number, everyMs = 250): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value as NonNullable<T>
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
