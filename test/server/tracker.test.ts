@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { announceProblem } from '../../src/server/tracker.ts'
+
+const GOOD = '/announce?info_hash=%AA%BB&peer_id=-WW0300-%01%02&port=6881&uploaded=0&downloaded=0&left=100&compact=1'
+
+const cases: Array<[string, string, RegExp | undefined]> = [
+  ['a normal announce', GOOD, undefined],
+  ['a normal announce with an event', `${GOOD}&event=started`, undefined],
+  ['no query', '/announce', /missing query/],
+  ['no port', '/announce?info_hash=%AA&peer_id=%BB', /missing port/],
+  ['an unknown event', `${GOOD}&event=explode`, /unknown event "explode"/],
+  ['a negative left', GOOD.replace('left=100', 'left=-1'), /left must be a non-negative integer/],
+  ['a non-numeric port', GOOD.replace('port=6881', 'port=http'), /port must be/],
+  ['a huge query', `${GOOD}&key=${'x'.repeat(3000)}`, /query over 2048 bytes/],
+  ['bad percent-encoding', `${GOOD}&key=%ZZ`, /bad encoding in key/],
+]
+
+for (const [name, url, problem] of cases) {
+  test(`announceProblem: ${name}`, () => {
+    const found = announceProblem(url)
+    if (problem) assert.match(found ?? '', problem)
+    else assert.equal(found, undefined)
+  })
+}
