@@ -118,9 +118,10 @@ export async function handleUpload(
 
 /** `POST /api/v1/apps/<app>/current` with `{"tag": "v41"}`: points current at a kept release (rollback). */
 export async function handleSetCurrent(req: IncomingMessage, res: ServerResponse, ctx: PublishContext, app: string): Promise<void> {
+  const body = await readSmallBody(req)
   let tag: unknown
   try {
-    tag = (JSON.parse((await readSmallBody(req)).toString('utf8')) as { tag?: unknown }).tag
+    tag = (JSON.parse(body.toString('utf8')) as { tag?: unknown }).tag
   } catch {
     throw new HttpError(400, 'ROOKERY_BAD_REQUEST', 'body must be JSON like {"tag": "v41"}')
   }

@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+
+/** The pinned Node 24 running the bench also runs the rookery CLI, exactly as `bin/rookery` would. */
+export const NODE = process.execPath
+export const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
 
 /** Every process the test bed started and that has not exited: killed on teardown, Ctrl-C or a crash. */
 const live = new Set<ChildProcess>()
@@ -27,13 +32,12 @@ export class NsProcess {
   readonly startedAt = Date.now()
   exitedAt: number | undefined
   readonly exited: Promise<number | null>
+  readonly ns: string
+  readonly logFile: string
 
-  constructor(
-    readonly ns: string,
-    argv: string[],
-    readonly logFile: string,
-    env: Record<string, string> = {},
-  ) {
+  constructor(ns: string, argv: string[], logFile: string, env: Record<string, string> = {}) {
+    this.ns = ns
+    this.logFile = logFile
     const fd = openSync(logFile, 'a')
     this.child = spawn('ip', ['netns', 'exec', ns, ...argv], { env: cleanEnv(env), stdio: ['ignore', fd, fd] })
     closeSync(fd)
@@ -125,5 +129,26 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
     if (value) return value as NonNullable<T>
     if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`)
     await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** An error for a daemon that exited while we waited for it, with the last lines of its log. */
+export function exitedError(p: NsProcess, what: string): Error {
+  let tail = '(no log)'
+  try {
+    tail = readFileSync(p.logFile, 'utf8').trim().split('\n').slice(-5).join(' | ')
+  } catch {
+    // no log written
+  }
+  return new Error(`${what} exited (code ${p.child.exitCode}) in namespace ${p.ns}; log ${p.logFile}: ${tail}`)
+}
+
+/** Totals of the clients' CPU time and their largest peak RSS, for a phase's report. */
+export function clientUsage(procs: NsProcess[]): { cpu_seconds_total: number; cpu_seconds_max: number; peak_rss_mib_max: number } {
+  const usage = procs.map((p) => p.usage())
+  return {
+    cpu_seconds_total: Math.round(usage.reduce((a, u) => a + (u?.cpuSeconds ?? 0), 0) * 10) / 10,
+    cpu_seconds_max: Math.round(Math.max(0, ...usage.map((u) => u?.cpuSeconds ?? 0)) * 10) / 10,
+    peak_rss_mib_max: Math.round(Math.max(0, ...usage.map((u) => u?.peakRssMiB ?? 0))),
   }
 }

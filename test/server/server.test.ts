@@ -30,6 +30,7 @@ async function start(): Promise<RunningServer> {
     publish_tokens: [TOKEN],
     torrent_port: 0,
     keep_releases: 2,
+    max_upload_size: '1MiB',
   })
   const running = await startServer(config, silentLogger(), 'test')
   base = running.url
@@ -96,6 +97,25 @@ describe('publish API', () => {
     assert.equal(res.status, 422)
     assert.equal((await manifest()).apps.web, undefined)
     assert.deepEqual(await readdir(join(dataDir, 'incoming')), [], 'a refused upload left a file behind')
+  })
+
+  test('refuses bodies over max_upload_size, declared or not', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}`, 'x-rookery-sha256': 'a'.repeat(64) }
+    const declared = await upload('big', Buffer.alloc(2 * 1024 * 1024), auth)
+    assert.equal(declared.status, 413)
+    // Chunked, no Content-Length: cut off while streaming.
+    const body = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 4; i++) controller.enqueue(new Uint8Array(512 * 1024))
+        controller.close()
+      },
+    })
+    const streamed = await fetch(`${base}/api/v1/releases/web/big`, { method: 'PUT', body, headers: auth, duplex: 'half' } as RequestInit)
+    assert.equal(streamed.status, 413)
+    assert.equal(((await streamed.json()) as { error: { code: string } }).error.code, 'ROOKERY_TOO_LARGE')
+    assert.deepEqual(await readdir(join(dataDir, 'incoming')), [])
+    const small = await fetch(`${base}/api/v1/apps/web/current`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: 'x'.repeat(100_000) })
+    assert.equal(small.status, 413)
   })
 
   test('publishes a release: manifest entry, torrent, webseed with Range', async () => {
