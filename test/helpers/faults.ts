@@ -89,7 +89,7 @@ export class Lab {
     return new Lab(root, await freePort())
   }
 
-  /** Registers something to undo at cleanup (run last-in first-out, before the temp dir is removed). */
+  /** Registers something to undo at cleanup (after the processes stopped, last-in first-out, before the temp dir goes). */
   onCleanup(fn: () => Promise<unknown> | unknown): void {
     this.#cleanups.push(fn)
   }
@@ -247,15 +247,17 @@ export class Lab {
     await daemon.stop()
   }
 
+  /** Stops every process the lab started, then runs the registered cleanups, then removes the temp dir. */
   async cleanup(): Promise<void> {
-    for (const fn of this.#cleanups.reverse()) await Promise.resolve().then(fn).catch((err) => console.error('cleanup:', err))
     await Promise.all(this.#daemons.map((d) => d.stop(5000)))
     for (const child of this.#children) {
       if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r))
         child.kill('SIGKILL')
-        await new Promise((r) => child.once('exit', r))
+        await exited
       }
     }
+    for (const fn of this.#cleanups.reverse()) await Promise.resolve().then(fn).catch((err) => console.error('cleanup:', err))
     if (process.env.ROOKERY_KEEP_TEST_DIR) console.log(`test files kept in ${this.root}`)
     else await rm(this.root, { recursive: true, force: true })
   }
