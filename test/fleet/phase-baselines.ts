@@ -46,6 +46,7 @@ async function runClients(ctx: FleetContext, name: Phase, label: string, client:
   const deadline = start + (1.5 * agents.length * bound + 60) * 1000
   const done: Array<number | null> = procs.map(() => null)
   for (;;) {
+    for (const p of procs) p.usage() // curl exits when done: keep its last CPU figure
     await Promise.all(procs.map(async (p, i) => (done[i] ??= await client.doneAt(p, dirs[i]!))))
     if (done.every((d, i) => d !== null || !procs[i]!.running) || Date.now() > deadline) break
     await new Promise((r) => setTimeout(r, 250))

@@ -56,6 +56,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
   await new Promise((r) => setTimeout(r, 1500))
 
   const sentBefore = await ctx.serverSent()
+  const cpuBefore = agents.map((a) => a.usage())
   const serverCpuBefore = ctx.serverCpuSeconds()
   const publishStarted = Date.now()
   const pub = await runInNs(ctx.server.ns, [NODE, MAIN, 'publish', join(workDir, 'source'), '--app', o.app, '--tag', o.tag, '--server', ctx.serverUrl], 600_000, { ROOKERY_TOKEN: o.token })
@@ -86,6 +87,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
   for (;;) {
     await Promise.all(
       agents.map(async (a, i) => {
+        a.usage() // keeps the last CPU figure should the agent exit
         if (switched[i] !== null) return
         const line = (await a.jsonLines()).find((l) => l.msg === 'current switched' && l.tag === o.tag)
         if (line) switched[i] = Date.parse(line.time as string)
@@ -95,7 +97,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
     await new Promise((r) => setTimeout(r, 500))
   }
   const end = Math.max(...switched.map((s) => s ?? Date.now()))
-  const clients = clientUsage(agents)
+  const clients = clientUsage(agents, cpuBefore)
   const sentAfter = await ctx.serverSent()
   const serverCpu = ctx.serverCpuSeconds() - serverCpuBefore
 

@@ -65,7 +65,12 @@ export class NsProcess {
     return code
   }
 
-  /** CPU seconds used so far (user + system) and peak RSS in MiB, from /proc; undefined once exited. */
+  #lastUsage: { cpuSeconds: number; peakRssMiB: number } | undefined
+
+  /**
+   * CPU seconds used so far (user + system) and peak RSS in MiB, from /proc. Once the process is gone,
+   * the last value read (the wait loops read every process often, so short-lived clients are counted).
+   */
   usage(): { cpuSeconds: number; peakRssMiB: number } | undefined {
     try {
       const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8')
@@ -74,10 +79,11 @@ export class NsProcess {
       const ticks = Number(fields[11]) + Number(fields[12])
       const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
       const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
-      return { cpuSeconds: ticks / CLOCK_TICKS, peakRssMiB: hwm / 1024 }
+      if (this.running) this.#lastUsage = { cpuSeconds: ticks / CLOCK_TICKS, peakRssMiB: hwm / 1024 }
     } catch {
-      return undefined
+      // exited: keep the last value
     }
+    return this.#lastUsage
   }
 
   /** The JSON log lines written so far (other lines, e.g. a stack trace, are skipped). */
@@ -143,12 +149,15 @@ export function exitedError(p: NsProcess, what: string): Error {
   return new Error(`${what} exited (code ${p.child.exitCode}) in namespace ${p.ns}; log ${p.logFile}: ${tail}`)
 }
 
-/** Totals of the clients' CPU time and their largest peak RSS, for a phase's report. */
-export function clientUsage(procs: NsProcess[]): { cpu_seconds_total: number; cpu_seconds_max: number; peak_rss_mib_max: number } {
-  const usage = procs.map((p) => p.usage())
+/**
+ * Totals of the clients' CPU time since `before` (a list of usage() values taken at the phase's start:
+ * process start-up is not the phase's work) and their largest peak RSS.
+ */
+export function clientUsage(procs: NsProcess[], before: Array<{ cpuSeconds: number } | undefined> = []): { cpu_seconds_total: number; cpu_seconds_max: number; peak_rss_mib_max: number } {
+  const cpu = procs.map((p, i) => (p.usage()?.cpuSeconds ?? 0) - (before[i]?.cpuSeconds ?? 0))
   return {
-    cpu_seconds_total: Math.round(usage.reduce((a, u) => a + (u?.cpuSeconds ?? 0), 0) * 10) / 10,
-    cpu_seconds_max: Math.round(Math.max(0, ...usage.map((u) => u?.cpuSeconds ?? 0)) * 10) / 10,
-    peak_rss_mib_max: Math.round(Math.max(0, ...usage.map((u) => u?.peakRssMiB ?? 0))),
+    cpu_seconds_total: Math.round(cpu.reduce((a, b) => a + b, 0) * 10) / 10,
+    cpu_seconds_max: Math.round(Math.max(0, ...cpu) * 10) / 10,
+    peak_rss_mib_max: Math.round(Math.max(0, ...procs.map((p) => p.usage()?.peakRssMiB ?? 0))),
   }
 }
