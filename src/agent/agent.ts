@@ -10,7 +10,7 @@ import { parsePublicKey, verifyRelease } from '../release/sign.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import type { AgentConfig, AppConfig } from './config.ts'
 import { activateRelease, installRelease, isPermanent, type DeployContext } from './deploy.ts'
-import { ManifestPoller } from './fetch.ts'
+import { httpGet, ManifestPoller } from './fetch.ts'
 import { AppLayout } from './layout.ts'
 import { Linger } from './linger.ts'
 import { planApp, retryDelayMs, type Action } from './plan.ts'
@@ -47,6 +47,7 @@ export class Agent {
   #linger: Linger | undefined
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
+  #again = false
   readonly #stopping = new AbortController()
   readonly #trustedKeys: KeyObject[]
   #pollFailures = 0
@@ -72,9 +73,10 @@ export class Agent {
     this.#log.info({ server: this.#config.server, torrent_port: client.torrentPort, apps: this.#config.apps.map((a) => a.name) }, 'agent started')
   }
 
-  /** Reconciles now, then on the cron schedule. */
+  /** Reconciles now, then on the cron schedule and whenever the long-poll sees the manifest change. */
   start(): void {
     void this.reconcile(this.#config.seed_window)
+    if (this.#config.long_poll > 0) void this.#watchManifest()
     this.#task = cron.schedule(this.#config.schedule, () => this.reconcile(this.#config.seed_window).then(() => undefined), {
       name: 'rookery-poll',
       noOverlap: true,
@@ -82,12 +84,54 @@ export class Agent {
     })
   }
 
-  /** One reconcile pass; a pass already running is joined instead of starting a second one. */
+  /**
+   * One reconcile pass. A pass already running is joined instead of starting a second one, and another
+   * pass follows it: the manifest may have changed after the running pass read it.
+   */
   reconcile(seedWindowMs: number): Promise<ReconcileResult> {
-    this.#running ??= this.#reconcile(seedWindowMs).finally(() => {
+    if (this.#running) {
+      this.#again = true
+      return this.#running
+    }
+    this.#running = this.#reconcile(seedWindowMs).finally(() => {
       this.#running = undefined
+      if (this.#again && !this.#stopping.signal.aborted) {
+        this.#again = false
+        void this.reconcile(seedWindowMs)
+      }
     })
     return this.#running
+  }
+
+  /**
+   * Long-polls the manifest and reconciles when it changes. A server that answers at once instead of
+   * holding the request (a static copy of the manifest) is asked only every long_poll interval.
+   */
+  async #watchManifest(): Promise<void> {
+    const url = `${this.#config.server}/manifest?wait=${Math.round(this.#config.long_poll / 1000)}`
+    const signal = this.#stopping.signal
+    let etag: string | undefined
+    let failures = 0
+    while (!signal.aborted) {
+      const started = Date.now()
+      let pause = 0
+      try {
+        const res = await httpGet(url, { timeoutMs: this.#config.long_poll + this.#config.request_timeout, maxBytes: MAX_MANIFEST_BYTES, signal }, etag ? { 'if-none-match': etag } : {})
+        failures = 0
+        if (res.status === 200) {
+          const changed = etag !== undefined && res.headers.etag !== etag
+          etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined
+          if (changed) void this.reconcile(this.#config.seed_window)
+        } else if (res.status === 304 && Date.now() - started < 1000) {
+          pause = this.#config.long_poll // the server did not hold the request: it does not long-poll
+        }
+      } catch {
+        // Failures are logged by the cron polls; here only wait before asking again.
+        failures++
+        pause = retryDelayMs(failures, this.#config.retry_backoff)
+      }
+      if (pause > 0 && !signal.aborted) await sleep(pause, signal)
+    }
   }
 
   async stop(): Promise<void> {
@@ -215,4 +259,17 @@ export class Agent {
       if (!keep.has(dir)) await rm(dir, { recursive: true, force: true })
     }
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+  })
 }

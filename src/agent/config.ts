@@ -26,6 +26,11 @@ export const agentConfigSchema = z
     state_dir: usableDir.default('/var/lib/rookery/agent'),
     /** node-cron expression; six fields add seconds. */
     schedule: cronExpression.default('*/10 * * * * *'),
+    /**
+     * Also keep one long-poll request open on the manifest (`?wait=`), answered as soon as it changes:
+     * hosts start within moments of a publish. 0 turns it off (cron polls only).
+     */
+    long_poll: duration.prefault('30s'),
     /** Each scheduled poll waits a random delay up to this, so a fleet does not poll in lockstep. */
     jitter: duration.prefault('0s'),
     /** Keep seeding a release for this long after it was activated. */

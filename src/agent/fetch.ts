@@ -6,6 +6,8 @@ export interface FetchOptions {
   timeoutMs: number
   /** Bodies larger than this are refused (a broken or hostile server must not exhaust memory). */
   maxBytes: number
+  /** Aborts the request early (agent shutdown). */
+  signal?: AbortSignal
 }
 
 /**
@@ -17,7 +19,8 @@ export async function httpGet(
   options: FetchOptions,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-  const signal = AbortSignal.timeout(options.timeoutMs)
+  const timeout = AbortSignal.timeout(options.timeoutMs)
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
   try {
     const res = await request(url, { method: 'GET', headers, signal, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs })
     const declared = Number(res.headers['content-length'] ?? 0)
@@ -41,7 +44,7 @@ export async function httpGet(
     return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }
   } catch (err) {
     if (err instanceof RookeryError) throw err
-    const reason = signal.aborted ? `no answer within ${options.timeoutMs} ms` : ((err as Error).message || String(err))
+    const reason = timeout.aborted ? `no answer within ${options.timeoutMs} ms` : options.signal?.aborted ? 'aborted' : ((err as Error).message || String(err))
     throw new UnavailableError('ROOKERY_UNREACHABLE', `GET ${url}: ${reason}`, { cause: err })
   }
 }

@@ -5,10 +5,12 @@ import { isAuthorized } from './auth.ts'
 import { HttpError, sendError, sendJson } from './http-util.ts'
 import { handleSetCurrent, handleUpload, type PublishContext } from './publish-api.ts'
 import type { Tracker } from './tracker.ts'
+import { MAX_WAIT_MS, type ManifestWaiters } from './long-poll.ts'
 import { readFile } from 'node:fs/promises'
 
 export interface RouteContext extends PublishContext {
   tracker: Tracker
+  waiters: ManifestWaiters
   tokens: readonly string[]
   version: string
   /** Bytes served by the webseed since start. */
@@ -34,7 +36,7 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
   if (read && (url.pathname === '/announce' || url.pathname === '/scrape')) {
     return ctx.tracker.handle(req, res, url.pathname === '/announce' ? 'announce' : 'scrape')
   }
-  if (read && url.pathname === '/manifest') return serveManifest(req, res, ctx)
+  if (read && url.pathname === '/manifest') return serveManifest(req, res, ctx, waitMs(url))
   if (read && parts[0] === 'torrents' && parts.length === 3) {
     const [, app, file] = parts as [string, string, string]
     const tag = file.endsWith('.torrent') ? file.slice(0, -'.torrent'.length) : ''
@@ -71,15 +73,28 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
   sendError(res, 404, 'ROOKERY_NOT_FOUND', `no route ${method} ${url.pathname}`)
 }
 
-function serveManifest(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): void {
-  const { bytes, etag } = ctx.store.document
-  const headers = { ETag: etag, 'Cache-Control': 'no-cache' }
-  if (ifNoneMatch(req.headers['if-none-match'], etag)) {
-    res.writeHead(304, headers)
-    return void res.end()
+/**
+ * The manifest. With `If-None-Match` of the current ETag the answer is 304, at once, or, with `?wait=S`
+ * (long-poll, at most 60 s), when the manifest changes or the wait is over.
+ */
+function serveManifest(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, wait: number): void {
+  const send = (target: ServerResponse) => {
+    const { bytes, etag } = ctx.store.document
+    const headers = { ETag: etag, 'Cache-Control': 'no-cache' }
+    if (ifNoneMatch(req.headers['if-none-match'], etag)) {
+      target.writeHead(304, headers)
+      return void target.end()
+    }
+    target.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
+    target.end(req.method === 'HEAD' ? undefined : bytes)
   }
-  res.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
-  res.end(req.method === 'HEAD' ? undefined : bytes)
+  if (wait > 0 && ifNoneMatch(req.headers['if-none-match'], ctx.store.document.etag)) return ctx.waiters.hold(res, wait, send)
+  send(res)
+}
+
+function waitMs(url: URL): number {
+  const seconds = Number(url.searchParams.get('wait') ?? 0)
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds * 1000, MAX_WAIT_MS) : 0
 }
 
 async function serveTorrent(res: ServerResponse, ctx: RouteContext, app: string, tag: string, head: boolean): Promise<void> {

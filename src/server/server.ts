@@ -8,6 +8,7 @@ import { OriginSeeder } from './origin-seeder.ts'
 import { route, type RouteContext } from './routes.ts'
 import { ReleaseStore } from './store.ts'
 import { Tracker } from './tracker.ts'
+import { ManifestWaiters } from './long-poll.ts'
 
 export interface RunningServer {
   /** Base URL it listens on (the bound address, not public_url). */
@@ -41,10 +42,13 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
   await whenListening(client)
   const seeder = new OriginSeeder(client, store, log)
 
+  const waiters = new ManifestWaiters()
+  store.on('change', () => waiters.release())
   const ctx: RouteContext = {
     store,
     seeder,
     tracker,
+    waiters,
     tokens: config.publish_tokens,
     publicUrl: config.public_url,
     announceUrl: config.announce_url ?? `${config.public_url}/announce`,
@@ -79,6 +83,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     torrentPort: client.torrentPort,
     store,
     async close() {
+      waiters.close()
       await new Promise<void>((resolve) => {
         http.close(() => resolve())
         http.closeAllConnections()

@@ -195,6 +195,7 @@ describe('agentConfigSchema', () => {
       state_dir: '/var/lib/rookery/agent',
       schedule: '*/10 * * * * *',
       jitter: 0,
+      long_poll: 30_000,
       seed_window: 300_000,
       torrent_port: 6881,
       stall_timeout: 60_000,

@@ -228,3 +228,30 @@ describe('restart', () => {
     await waitFor('the origin seeder to announce every kept release', seeded, 10_000)
   })
 })
+
+describe('manifest long-poll', () => {
+  test('?wait holds a request whose ETag is current until the manifest changes', async () => {
+    const etag = (await fetch(`${base}/manifest`)).headers.get('etag')!
+    const started = Date.now()
+    const held = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag } })
+    await new Promise((r) => setTimeout(r, 500))
+    assert.equal((await publish('lp1')).status, 201)
+    const res = await held
+    assert.equal(res.status, 200)
+    assert.notEqual(res.headers.get('etag'), etag)
+    assert.ok(((await res.json()) as { apps: { web: { releases: Array<{ tag: string }> } } }).apps.web.releases.some((r) => r.tag === 'lp1'))
+    assert.ok(Date.now() - started < 5000)
+  })
+
+  test('?wait answers 304 when the wait is over, and at once for a stale ETag', async () => {
+    const etag = (await fetch(`${base}/manifest`)).headers.get('etag')!
+    let started = Date.now()
+    const timedOut = await fetch(`${base}/manifest?wait=1`, { headers: { 'if-none-match': etag } })
+    assert.equal(timedOut.status, 304)
+    assert.ok(Date.now() - started >= 900, 'answered before the wait was over')
+    started = Date.now()
+    const stale = await fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': '"stale"' } })
+    assert.equal(stale.status, 200)
+    assert.ok(Date.now() - started < 1000)
+  })
+})
