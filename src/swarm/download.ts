@@ -68,7 +68,10 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
       ...(options.announce ? { announce: options.announce } : {}),
     })
     const traffic = countTraffic(torrent)
-    let lastBytes = -1
+    // Progress is a new high of received bytes. webtorrent's `downloaded` also counts pieces in flight and
+    // drops again when one fails verification, so comparing it for change would take a source that sends
+    // nothing but corrupt pieces for progress, and the watchdog would never fire.
+    let mostBytes = -1
     let lastProgressAt = Date.now()
     let lastAnnounceAt = Date.now()
     let settled = false
@@ -89,8 +92,8 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
     const onAbort = () => finish(new RookeryError('ROOKERY_ABORTED', `download of ${torrent.name ?? 'torrent'} aborted`))
 
     const watchdog = setInterval(() => {
-      if (torrent.downloaded !== lastBytes) {
-        lastBytes = torrent.downloaded
+      if (torrent.downloaded > mostBytes) {
+        mostBytes = torrent.downloaded
         lastProgressAt = Date.now()
         options.onProgress?.(torrent.downloaded, torrent.length)
         return
