@@ -1,21 +1,23 @@
 import { pino, type Logger } from 'pino'
+import pretty from 'pino-pretty'
 
 export type { Logger }
 
 /**
- * One JSON object per line on stdout (journald and log shippers read it as is), one line per event.
- * Level from ROOKERY_LOG_LEVEL (default info).
+ * One JSON object per line on stdout (journald and log shippers read it as is), one line per event;
+ * on a terminal, the same events as readable lines. Level from ROOKERY_LOG_LEVEL (default info).
  */
 export function createLogger(component: string, fields: Record<string, unknown> = {}): Logger {
-  return pino(
-    {
-      level: process.env.ROOKERY_LOG_LEVEL ?? 'info',
-      base: { component, ...fields },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    pino.destination({ dest: 1, sync: true }),
-  )
+  const options = {
+    level: process.env.ROOKERY_LOG_LEVEL ?? 'info',
+    base: { component, ...fields },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  }
+  if (process.stdout.isTTY) {
+    return pino(options, pretty({ sync: true, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }))
+  }
+  return pino(options, pino.destination({ dest: 1, sync: true }))
 }
 
 /** A logger that drops everything, for tests and library use. */

@@ -4,6 +4,8 @@ import pkg from '../package.json' with { type: 'json' }
 import { ExitCode, RookeryError, describeError } from './errors.ts'
 import { registerAgent } from './cli/agent.ts'
 import { registerKeygen } from './cli/keygen.ts'
+import { registerRollout } from './cli/rollout.ts'
+import { registerStatus } from './cli/status.ts'
 import { registerPublish } from './cli/publish.ts'
 import { registerRollback } from './cli/rollback.ts'
 import { registerServer } from './cli/server.ts'
@@ -20,6 +22,8 @@ async function main(argv: string[]): Promise<number> {
   registerAgent(program)
   registerRollback(program)
   registerKeygen(program)
+  registerStatus(program)
+  registerRollout(program)
   try {
     await program.parseAsync(argv)
     return ExitCode.ok

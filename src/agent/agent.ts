@@ -5,7 +5,12 @@ import type WebTorrent from 'webtorrent'
 import { describeError, RookeryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { KeyObject } from 'node:crypto'
-import { currentRelease, type Manifest, type ReleaseEntry } from '../manifest/manifest.ts'
+import type { Manifest, ReleaseEntry } from '../manifest/manifest.ts'
+import { desiredRelease, type HostIdentity } from '../manifest/cohort.ts'
+import { Reporter } from './reporter.ts'
+import { AgentMetrics } from './metrics.ts'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { parsePublicKey, verifyRelease } from '../release/sign.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import type { AgentConfig, AppConfig } from './config.ts'
@@ -50,6 +55,10 @@ export class Agent {
   #again = false
   readonly #stopping = new AbortController()
   readonly #trustedKeys: KeyObject[]
+  readonly #identity: HostIdentity
+  #reporter: Reporter | undefined
+  readonly #metrics = new AgentMetrics()
+  #metricsServer: Server | undefined
   #pollFailures = 0
   #nextPollAt = 0
   readonly #warnedUnsigned = new Set<string>()
@@ -59,6 +68,7 @@ export class Agent {
     this.#log = log
     this.#state = new StateFile(config.state_dir)
     this.#trustedKeys = config.trusted_keys.map((k) => parsePublicKey(k)!)
+    this.#identity = { host: config.host_id, groups: config.groups }
     this.#poller = new ManifestPoller(`${config.server}/manifest`, { timeoutMs: config.request_timeout, maxBytes: MAX_MANIFEST_BYTES })
   }
 
@@ -69,7 +79,23 @@ export class Agent {
     client.on('error', (err: Error) => this.#log.error({ err: err.message }, 'swarm error'))
     await whenListening(client)
     this.#client = client
-    this.#linger = new Linger(client, this.#log)
+    this.#linger = new Linger(client, this.#log, (app, bytes) => this.#metrics.uploadBytes.inc({ app }, bytes))
+    if (this.#config.metrics_listen) {
+      const { host, port } = this.#config.metrics_listen
+      this.#metricsServer = await this.#metrics.listen(host, port)
+      this.#log.info({ metrics: `${host}:${(this.#metricsServer.address() as AddressInfo).port}` }, 'metrics listening')
+    }
+    if (this.#config.report) {
+      this.#reporter = new Reporter({
+        url: `${this.#config.server}/api/v1/reports`,
+        host: this.#config.host_id,
+        groups: this.#config.groups,
+        token: this.#config.report_token,
+        timeoutMs: this.#config.request_timeout,
+        heartbeatMs: this.#config.report_interval,
+        log: this.#log,
+      })
+    }
     this.#log.info({ server: this.#config.server, torrent_port: client.torrentPort, apps: this.#config.apps.map((a) => a.name) }, 'agent started')
   }
 
@@ -136,6 +162,8 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.#stopping.abort()
+    this.#reporter?.stop()
+    this.#metricsServer?.close()
     await this.#task?.destroy()
     await this.#running?.catch(() => undefined)
     await this.#linger?.stopAll()
@@ -151,8 +179,10 @@ export class Agent {
     try {
       ;({ manifest, changed } = await this.#poller.poll())
       this.#pollFailures = 0
+      this.#metrics.lastPoll.setToCurrentTime()
     } catch (err) {
       const error = err instanceof RookeryError ? err : new RookeryError('ROOKERY_POLL', describeError(err), { cause: err })
+      this.#metrics.failures.inc({ app: '', code: error.code })
       // A server in trouble is not helped by a fleet polling it every few seconds: back off.
       this.#pollFailures++
       const delay = retryDelayMs(this.#pollFailures, this.#config.retry_backoff)
@@ -169,6 +199,8 @@ export class Agent {
       log: this.#log,
       seedWindowMs,
       signal: this.#stopping.signal,
+      report: (app, fields) => this.#reporter?.send(app, fields),
+      metrics: this.#metrics,
     }
     const apps: AppOutcome[] = []
     for (const app of this.#config.apps) apps.push(await this.#reconcileApp(ctx, app, manifest))
@@ -178,7 +210,7 @@ export class Agent {
 
   async #reconcileApp(ctx: DeployContext, app: AppConfig, manifest: Manifest): Promise<AppOutcome> {
     const layout = new AppLayout(app.deploy_to)
-    const desired = currentRelease(manifest, app.name)
+    const desired = desiredRelease(manifest, app.name, this.#identity)
     const state = this.#state.app(app.name)
     const action = planApp({
       desired,
@@ -188,16 +220,19 @@ export class Agent {
       activating: state.activating?.tag,
       now: new Date(),
     })
-    const outcome = async (error?: string): Promise<AppOutcome> => ({
-      app: app.name,
-      desired: desired?.tag ?? null,
-      current: await layout.currentTag(),
-      action: action.kind,
-      ...(error ? { error } : {}),
-    })
-    if (action.kind === 'none') return outcome()
+    const outcome = async (error?: string): Promise<AppOutcome> => {
+      const now = await layout.currentTag()
+      this.#metrics.setCurrent(app.name, now)
+      return { app: app.name, desired: desired?.tag ?? null, current: now, action: action.kind, ...(error ? { error } : {}) }
+    }
+    const current = await layout.currentTag()
+    if (action.kind === 'none') {
+      this.#reporter?.sendIfChanged(app.name, { tag: current, current, phase: desired ? 'activated' : 'idle' })
+      return outcome()
+    }
     if (action.kind === 'skip') {
       this.#log.debug({ app: app.name, reason: action.reason }, 'skipping')
+      this.#reporter?.sendIfChanged(app.name, { tag: action.release.tag, current, phase: 'failed', error: action.reason })
       return outcome(action.reason)
     }
     try {
@@ -227,6 +262,9 @@ export class Agent {
         },
       })
       this.#log.error({ app: app.name, tag: action.release.tag, code, permanent, attempts, err: describeError(err) }, `deploy failed`)
+      this.#metrics.failures.inc({ app: app.name, code })
+      // A failed hook was reported with its output already.
+      if (code !== 'ROOKERY_HOOK_FAILED') this.#reporter?.send(app.name, { tag: action.release.tag, current: await layout.currentTag(), phase: 'failed', error: describeError(err) })
       return outcome(describeError(err))
     }
   }
@@ -246,7 +284,7 @@ export class Agent {
     const root = join(this.#config.state_dir, 'downloads')
     const keep = new Set([
       ...this.#linger!.dirs,
-      ...this.#config.apps.map((a) => join(root, currentRelease(manifest, a.name)?.infohash ?? '-')),
+      ...this.#config.apps.map((a) => join(root, desiredRelease(manifest, a.name, this.#identity)?.infohash ?? '-')),
     ])
     let entries: string[]
     try {

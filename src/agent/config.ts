@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { z } from 'zod'
-import { appName, cronExpression, duration, httpUrl, port, size, usableDir } from '../config/schema.ts'
+import { appName, cronExpression, duration, httpUrl, listenAddress, port, size, usableDir } from '../config/schema.ts'
 import { loadConfigFile } from '../config/load.ts'
 import { parsePublicKey } from '../release/sign.ts'
 
@@ -55,7 +55,17 @@ export const agentConfigSchema = z
      * unsigned release, or one signed by another key, is refused. When empty, releases are not checked.
      */
     trusted_keys: z.array(z.string().refine((k) => parsePublicKey(k) !== undefined, { message: 'not a public key from `rookery keygen` ("ed25519:<base64>")' })).default([]),
-    /** How this host names itself in logs; defaults to the hostname. */
+    /** Host groups this host belongs to, for staged rollouts and pins (e.g. [canary, eu-west]). */
+    groups: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'not a group name')).default([]),
+    /** Send phase reports to the server (`rookery status`). Never blocks a deploy. */
+    report: z.boolean().default(true),
+    /** Bearer token for reports, when the server requires one (its agent_tokens). */
+    report_token: z.string().optional(),
+    /** Heartbeat: re-send the last report this often, so the server can tell live hosts from gone ones. */
+    report_interval: duration.prefault('1m'),
+    /** Serve Prometheus metrics on this host:port (e.g. 127.0.0.1:9464); off when unset. */
+    metrics_listen: listenAddress.optional(),
+    /** How this host names itself in logs and reports; defaults to the hostname. */
     host_id: z.string().min(1).default(hostname()),
     apps: z.array(appSchema).min(1, 'list at least one app'),
   })

@@ -14,6 +14,8 @@ import { runHook } from './hook.ts'
 import { AppLayout } from './layout.ts'
 import type { Linger } from './linger.ts'
 import type { AppState, StateFile } from './state.ts'
+import type { ReportFields } from './reporter.ts'
+import type { AgentMetrics } from './metrics.ts'
 
 export interface DeployContext {
   config: AgentConfig
@@ -25,7 +27,12 @@ export interface DeployContext {
   seedWindowMs: number
   /** Aborts a download in progress when the agent stops (a running hook is left to finish). */
   signal: AbortSignal
+  /** Tells the server about a phase change; never waits. */
+  report: (app: string, fields: ReportFields) => void
+  metrics: AgentMetrics
 }
+
+const PROGRESS_REPORT_MS = 2000
 
 const MAX_TORRENT_FILE = 16 * 1024 * 1024
 
@@ -46,11 +53,20 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
   }
 
   const dir = join(ctx.config.state_dir, 'downloads', release.infohash)
+  const current = await new AppLayout(app.deploy_to).currentTag()
+  const report = (fields: Omit<ReportFields, 'tag' | 'current'>) => ctx.report(app.name, { tag: release.tag, current, ...fields })
   log.info({ infohash: release.infohash, size: release.size }, 'download started')
+  report({ phase: 'downloading', progress: { done: 0, total: release.size } })
+  let lastProgressReport = Date.now()
   const download = await downloadTorrent(ctx.client, res.body, {
     dir,
     stallTimeoutMs: ctx.config.stall_timeout,
     signal: ctx.signal,
+    onProgress: (done, total) => {
+      if (Date.now() - lastProgressReport < PROGRESS_REPORT_MS) return
+      lastProgressReport = Date.now()
+      report({ phase: 'downloading', progress: { done, total } })
+    },
     onCorruptPiece: (piece, total) => {
       // Logged, not fatal: webtorrent asks another source; the first few and then every 100th are enough.
       if (total <= 3 || total % 100 === 0) log.warn({ piece, corrupt_pieces: total }, 'piece failed verification: a source sent corrupt data')
@@ -69,6 +85,9 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
     }
     const traffic = download.traffic()
     log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
+    report({ phase: 'verified', timings: { download_ms: downloadMs } })
+    ctx.metrics.downloadBytes.inc({ app: app.name, source: 'peer' }, traffic.fromPeers)
+    ctx.metrics.downloadBytes.inc({ app: app.name, source: 'webseed' }, traffic.fromWebseed)
     await layout.prepare()
     const extracted = await extractRelease(tarball, layout.releaseDir(release.tag), {
       maxBytes: ctx.config.max_release_size,
@@ -76,6 +95,7 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
     })
     await layout.touch(release.tag)
     log.info({ files: extracted.files, bytes: extracted.bytes }, 'release extracted')
+    report({ phase: 'extracted', timings: { download_ms: downloadMs, extract_ms: Date.now() - started - downloadMs } })
   } catch (err) {
     // Out of the client, so a retry can add the same torrent again (the verified file stays to resume).
     await stopTorrent(ctx.client, download.torrent)
@@ -115,6 +135,7 @@ export async function activateRelease(
   log.info({ previous }, 'current switched')
 
   if (app.post_install) {
+    ctx.report(app.name, { tag, current: tag, phase: 'hook_running' })
     const result = await runHook({
       command: app.post_install,
       cwd: layout.releaseDir(tag),
@@ -130,6 +151,7 @@ export async function activateRelease(
       ...(app.user ? { user: app.user } : {}),
       log,
     })
+    ctx.metrics.hookSeconds.observe({ app: app.name, result: result.ok ? 'ok' : 'failed' }, result.durationMs / 1000)
     if (!result.ok) {
       if (previous) await layout.switchCurrent(previous)
       else await layout.clearCurrent()
@@ -137,7 +159,9 @@ export async function activateRelease(
       await ctx.state.saveApp(app.name, rest)
       const how = result.timedOut ? `timed out after ${app.hook_timeout} ms` : result.signal ? `killed by ${result.signal}` : `exited ${result.exitCode}`
       const last = result.tail.at(-1)
-      throw new RookeryError('ROOKERY_HOOK_FAILED', `post_install ${how}${last ? ` (last output: ${last})` : ''}; ${previous ? `back on ${previous}` : 'no previous release, current removed'}`)
+      const message = `post_install ${how}${last ? ` (last output: ${last})` : ''}; ${previous ? `back on ${previous}` : 'no previous release, current removed'}`
+      ctx.report(app.name, { tag, current: previous, phase: 'hook_failed', error: message, hook_tail: result.tail })
+      throw new RookeryError('ROOKERY_HOOK_FAILED', message)
     }
     log.info({ duration_ms: result.durationMs }, 'post_install succeeded')
   }
@@ -155,6 +179,7 @@ export async function activateRelease(
   const protect = new Set([tag, ...(newPrevious ? [newPrevious] : [])])
   const pruned = await layout.prune(app.keep_releases, protect)
   log.info({ previous, pruned }, 'release activated')
+  ctx.report(app.name, { tag, current: tag, phase: 'activated' })
 }
 
 /** Whether a failure is worth retrying with the same content (network, disk) or not (bad content, hook). */

@@ -14,9 +14,12 @@ export class Linger {
   readonly #log: Logger
   readonly #held = new Map<string, { timer: NodeJS.Timeout; stop: () => Promise<void> }>()
 
-  constructor(client: WebTorrent, log: Logger) {
+  readonly #onUploaded: (app: string, bytes: number) => void
+
+  constructor(client: WebTorrent, log: Logger, onUploaded: (app: string, bytes: number) => void = () => {}) {
     this.#client = client
     this.#log = log
+    this.#onUploaded = onUploaded
   }
 
   /** Directories (downloads/<infohash>) still in use by a seeding torrent. */
@@ -32,6 +35,7 @@ export class Linger {
       await stopTorrent(this.#client, torrent)
       await rm(dir, { recursive: true, force: true })
       this.#log.info({ ...fields, uploaded: stats.uploaded }, 'seed window over')
+      this.#onUploaded(String(fields.app), stats.uploaded)
     }
     const timer = setTimeout(() => void stop(), windowMs)
     this.#held.set(dir, { timer, stop })

@@ -4,7 +4,7 @@ import type { Failure } from './state.ts'
 /** What one reconcile does for one app: the decision alone, with no I/O, so it is tested on its own. */
 export type Action =
   | { kind: 'none'; reason: string }
-  | { kind: 'skip'; reason: string }
+  | { kind: 'skip'; reason: string; release: ReleaseEntry }
   | { kind: 'activate'; release: ReleaseEntry }
   | { kind: 'install'; release: ReleaseEntry }
 
@@ -28,10 +28,10 @@ export function planApp(input: PlanInput): Action {
   // A failure only counts for the same content: a tag republished elsewhere with other bytes is new.
   if (failure && failure.sha256 === desired.sha256) {
     if (failure.permanent) {
-      return { kind: 'skip', reason: `${desired.tag} failed before (${failure.code}: ${failure.reason}); not retried` }
+      return { kind: 'skip', release: desired, reason: `${desired.tag} failed before (${failure.code}: ${failure.reason}); not retried` }
     }
     if (failure.retry_after && Date.parse(failure.retry_after) > input.now.getTime()) {
-      return { kind: 'skip', reason: `${desired.tag} failed ${failure.attempts} time(s); next try after ${failure.retry_after}` }
+      return { kind: 'skip', release: desired, reason: `${desired.tag} failed ${failure.attempts} time(s); next try after ${failure.retry_after}` }
     }
   }
   if (input.installed.has(desired.tag)) return { kind: 'activate', release: desired }

@@ -15,6 +15,7 @@ import { RefusedError, UsageError } from '../errors.ts'
 import { parsePrivateKey, signRelease } from '../release/sign.ts'
 import { callApi, publishToken, serverUrl } from './api-client.ts'
 import { progressLine } from './progress.ts'
+import { parsePercent } from './rollout.ts'
 
 interface PublishFlags {
   app: string
@@ -22,6 +23,8 @@ interface PublishFlags {
   server?: string
   activate: boolean
   sign?: string
+  canary?: string
+  group?: string[]
 }
 
 export function registerPublish(program: Command): void {
@@ -33,6 +36,8 @@ export function registerPublish(program: Command): void {
     .requiredOption('--tag <tag>', 'release tag, e.g. v42')
     .option('--server <url>', 'rookery server (default $ROOKERY_SERVER or http://127.0.0.1:8998)')
     .option('--no-activate', 'publish without making it the current release')
+    .option('--canary <percent>', 'start a staged rollout to this share of hosts instead of making it current (e.g. 10%)')
+    .option('--group <name...>', 'start a staged rollout to these host groups instead of making it current')
     .option('--sign <keyfile>', 'sign the release with this Ed25519 private key (see `rookery keygen`)')
     .addHelpText('after', '\nThe publish token is read from ROOKERY_TOKEN.')
     .action(async (dir: string, flags: PublishFlags) => publish(dir, flags))
@@ -75,7 +80,11 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
         cb(null, chunk)
       },
     })
-    const answer = await callApi(server, 'PUT', `/api/v1/releases/${encodeURIComponent(app)}/${encodeURIComponent(tag)}${flags.activate ? '' : '?activate=false'}`, {
+    const query = new URLSearchParams()
+    if (!flags.activate) query.set('activate', 'false')
+    if (flags.canary !== undefined) query.set('rollout_percent', String(parsePercent(flags.canary)))
+    for (const group of flags.group ?? []) query.append('rollout_group', group)
+    const answer = await callApi(server, 'PUT', `/api/v1/releases/${encodeURIComponent(app)}/${encodeURIComponent(tag)}${query.size ? `?${query}` : ''}`, {
       token,
       body: createReadStream(tarball).pipe(meter),
       headers: {
@@ -89,8 +98,10 @@ async function publish(dir: string, flags: PublishFlags): Promise<void> {
     uploading.done()
     const verb = answer.created ? 'published' : 'already published'
     const signed = signature ? `, signed by ${signature.key_id}` : ''
+    const rollout = answer.rollout as { tag: string; percent?: number; groups?: string[] } | null
+    const staged = rollout?.tag === tag ? `, rollout to ${[rollout.percent !== undefined ? `${rollout.percent}%` : '', ...(rollout.groups ?? [])].filter(Boolean).join(', ')}` : ''
     process.stdout.write(
-      `${verb} ${app} ${tag}: ${formatBytes(size)} (${packed.files} files, ${formatBytes(packed.bytes)}), sha256 ${sha256}, infohash ${torrent.infoHash}${signed}, current ${String(answer.current)}\n`,
+      `${verb} ${app} ${tag}: ${formatBytes(size)} (${packed.files} files, ${formatBytes(packed.bytes)}), sha256 ${sha256}, infohash ${torrent.infoHash}${signed}, current ${String(answer.current)}${staged}\n`,
     )
   } finally {
     await rm(work, { recursive: true, force: true })

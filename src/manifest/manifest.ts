@@ -28,9 +28,18 @@ export const releaseEntrySchema = z.object({
     .optional(),
 })
 
+const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+
 export const appEntrySchema = z.object({
+  /** The tag every host runs unless a rollout or a pin says otherwise. */
   current: name.nullable(),
   releases: z.array(releaseEntrySchema),
+  /** A staged rollout: `tag` goes to a share of hosts and/or named groups; `promote` makes it current. */
+  rollout: z
+    .object({ tag: name, percent: z.number().min(0).max(100).optional(), groups: z.array(groupName).optional() })
+    .optional(),
+  /** Hosts or groups held on a tag (paused) whatever current and rollout say. */
+  pins: z.array(z.object({ host: z.string().min(1).max(255).optional(), group: groupName.optional(), tag: name })).optional(),
 })
 
 export const manifestSchema = z.object({

@@ -16,6 +16,14 @@ export const serverConfigSchema = z
     publish_tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]),
     /** A file with one token a line (lines starting with # ignored), read at start. */
     publish_token_file: z.string().optional(),
+    /** When set, agents' status reports need one of these tokens (agent config report_token). */
+    agent_tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]),
+    /** A host that has not reported for this long counts as stale in `rookery status`. */
+    stale_after: duration.prefault('5m'),
+    /** A host that has not reported for this long is forgotten. */
+    forget_after: duration.prefault('24h'),
+    /** Most hosts whose reports are kept (memory bound); the longest-silent go first. */
+    max_hosts: z.number().int().min(1).default(100_000),
     keep_releases: z.number().int().min(1).default(5),
     max_upload_size: size.prefault('20GiB'),
     /** Port of the origin seeder's BitTorrent listener; 0 picks a free one. */

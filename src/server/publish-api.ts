@@ -5,13 +5,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.ts'
-import { addRelease, setCurrent } from '../manifest/changes.ts'
+import { addRelease, setCurrent, setRollout, type Rollout } from '../manifest/changes.ts'
 import { releaseUrls, type ReleaseEntry } from '../manifest/manifest.ts'
 import { tarballName } from '../release/names.ts'
 import { makeTorrent } from '../release/torrent.ts'
 import { HttpError, readSmallBody, sendJson } from './http-util.ts'
 import type { OriginSeeder } from './origin-seeder.ts'
 import type { ReleaseStore } from './store.ts'
+import type { ServerMetrics } from './metrics.ts'
 
 export interface PublishContext {
   store: ReleaseStore
@@ -23,6 +24,7 @@ export interface PublishContext {
   maxUploadSize: number
   /** app/tag pairs being uploaded now: a second upload of the same tag must not race the first on disk. */
   uploading: Set<string>
+  metrics: ServerMetrics
   log: Logger
 }
 
@@ -47,6 +49,7 @@ export async function handleUpload(
   app: string,
   tag: string,
   activate: boolean,
+  rollout?: Omit<Rollout, 'tag'>,
 ): Promise<void> {
   const sha256 = String(req.headers[PUBLISH_HEADERS.sha256] ?? '').toLowerCase()
   const claimedInfohash = req.headers[PUBLISH_HEADERS.infohash]
@@ -65,10 +68,12 @@ export async function handleUpload(
     if (existing.sha256 !== sha256) {
       throw new HttpError(409, 'ROOKERY_TAG_EXISTS', `${app} ${tag} is already published with other content (sha256 ${existing.sha256}): publish a new tag`)
     }
-    if (activate && ctx.store.manifest.apps[app]?.current !== tag) {
+    if (rollout) {
+      await ctx.store.update((m) => ({ manifest: setRollout(m, app, { tag, ...rollout }, new Date()), removed: [] }))
+    } else if (activate && ctx.store.manifest.apps[app]?.current !== tag) {
       await ctx.store.update((m) => ({ manifest: setCurrent(m, app, tag, new Date()), removed: [] }))
     }
-    return sendJson(res, 200, { app, created: false, current: ctx.store.manifest.apps[app]?.current, release: existing })
+    return sendJson(res, 200, { app, created: false, current: ctx.store.manifest.apps[app]?.current, rollout: ctx.store.manifest.apps[app]?.rollout ?? null, release: existing })
   }
 
   const key = `${app}/${tag}`
@@ -105,10 +110,11 @@ export async function handleUpload(
       tarball_url: urls.tarball,
       ...(signature ? { signature } : {}),
     }
-    await ctx.store.update((m) => addRelease(m, app, entry, { activate, keep: ctx.keepReleases, now: new Date() }))
+    await ctx.store.update((m) => addRelease(m, app, entry, { activate, keep: ctx.keepReleases, now: new Date(), ...(rollout ? { rollout } : {}) }))
     await ctx.seeder.add(app, tag)
     ctx.log.info({ app, tag, sha256, infohash: entry.infohash, size, activate }, 'release published')
-    sendJson(res, 201, { app, created: true, current: ctx.store.manifest.apps[app]?.current, release: entry })
+    ctx.metrics.publishes.inc({ app })
+    sendJson(res, 201, { app, created: true, current: ctx.store.manifest.apps[app]?.current, rollout: ctx.store.manifest.apps[app]?.rollout ?? null, release: entry })
   } finally {
     ctx.uploading.delete(key)
     await rm(incoming, { force: true })

@@ -4,17 +4,22 @@ import { isSafeName, tarballName } from '../release/names.ts'
 import { isAuthorized } from './auth.ts'
 import { HttpError, sendError, sendJson } from './http-util.ts'
 import { handleSetCurrent, handleUpload, type PublishContext } from './publish-api.ts'
+import { handleRolloutCommand } from './rollout-api.ts'
+import { handleReport, handleStatus, type StatusContext } from './status-api.ts'
+import { serveStatusPage } from './status-page.ts'
+import { serveMetrics, type ServerMetrics } from './metrics.ts'
 import type { Tracker } from './tracker.ts'
 import { MAX_WAIT_MS, type ManifestWaiters } from './long-poll.ts'
 import { readFile } from 'node:fs/promises'
 
-export interface RouteContext extends PublishContext {
+export interface RouteContext extends PublishContext, StatusContext {
   tracker: Tracker
   waiters: ManifestWaiters
   tokens: readonly string[]
   version: string
   /** Bytes served by the webseed since start. */
   stats: { webseedBytes: number }
+  metrics: ServerMetrics
 }
 
 /**
@@ -57,6 +62,10 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
       swarms: ctx.tracker.swarms(),
     })
   }
+  if (method === 'POST' && url.pathname === '/api/v1/reports') return handleReport(req, res, ctx)
+  if (read && url.pathname === '/api/v1/status') return handleStatus(res, ctx, url.searchParams.get('app'))
+  if (read && url.pathname === '/status') return serveStatusPage(res)
+  if (read && url.pathname === '/metrics') return serveMetrics(res, ctx)
   if (parts[0] === 'api' && parts[1] === 'v1') {
     if (!isAuthorized(req, ctx.tokens)) {
       throw new HttpError(401, 'ROOKERY_UNAUTHORIZED', 'missing or wrong publish token (Authorization: Bearer ...)')
@@ -64,7 +73,10 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
     if (method === 'PUT' && parts[2] === 'releases' && parts.length === 5) {
       const app = checkName('app', parts[3]!)
       const tag = checkName('tag', parts[4]!)
-      return handleUpload(req, res, ctx, app, tag, url.searchParams.get('activate') !== 'false')
+      return handleUpload(req, res, ctx, app, tag, url.searchParams.get('activate') !== 'false', rolloutFrom(url))
+    }
+    if (method === 'POST' && parts[2] === 'apps' && parts.length === 5 && ['rollout', 'promote', 'pin', 'unpin'].includes(parts[4]!)) {
+      return handleRolloutCommand(req, res, ctx, checkName('app', parts[3]!), parts[4]!)
     }
     if (method === 'POST' && parts[2] === 'apps' && parts[4] === 'current' && parts.length === 5) {
       return handleSetCurrent(req, res, ctx, checkName('app', parts[3]!))
@@ -81,7 +93,9 @@ function serveManifest(req: IncomingMessage, res: ServerResponse, ctx: RouteCont
   const send = (target: ServerResponse) => {
     const { bytes, etag } = ctx.store.document
     const headers = { ETag: etag, 'Cache-Control': 'no-cache' }
-    if (ifNoneMatch(req.headers['if-none-match'], etag)) {
+    const notModified = ifNoneMatch(req.headers['if-none-match'], etag)
+    ctx.metrics.manifestRequests.inc({ status: notModified ? '304' : '200' })
+    if (notModified) {
       target.writeHead(304, headers)
       return void target.end()
     }
@@ -112,7 +126,12 @@ function serveTarball(req: IncomingMessage, res: ServerResponse, ctx: RouteConte
   }
   // `send` does Range (206, 416), conditional requests and ETags; a release tarball never changes.
   send(req, `/${app}/${tag}/${file}`, { root: ctx.store.releasesDir, immutable: true, maxAge: '1y' })
-    .on('stream', (stream) => stream.on('data', (chunk: Buffer) => (ctx.stats.webseedBytes += chunk.length)))
+    .on('stream', (stream) =>
+      stream.on('data', (chunk: Buffer) => {
+        ctx.stats.webseedBytes += chunk.length
+        ctx.metrics.webseedBytes.inc(chunk.length)
+      }),
+    )
     .on('error', (err: Error & { status?: number }) => sendError(res, err.status ?? 500, 'ROOKERY_WEBSEED', err.message))
     .pipe(res)
 }
@@ -120,6 +139,17 @@ function serveTarball(req: IncomingMessage, res: ServerResponse, ctx: RouteConte
 function ifNoneMatch(header: string | undefined, etag: string): boolean {
   if (!header) return false
   return header.split(',').some((t) => t.trim() === etag || t.trim() === '*')
+}
+
+/** `?rollout_percent=10&rollout_group=canary`: publish as a staged rollout instead of making it current. */
+function rolloutFrom(url: URL): { percent?: number; groups?: string[] } | undefined {
+  const percentText = url.searchParams.get('rollout_percent')
+  const groups = url.searchParams.getAll('rollout_group')
+  if (percentText === null && groups.length === 0) return undefined
+  const percent = Number(percentText)
+  if (percentText !== null && !(percent >= 0 && percent <= 100)) throw new HttpError(400, 'ROOKERY_BAD_REQUEST', 'rollout_percent must be 0-100')
+  if (groups.some((g) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(g))) throw new HttpError(400, 'ROOKERY_BAD_REQUEST', 'bad rollout_group')
+  return { ...(percentText !== null ? { percent } : {}), ...(groups.length ? { groups } : {}) }
 }
 
 function checkName(what: string, value: string): string {

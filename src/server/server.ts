@@ -9,6 +9,8 @@ import { route, type RouteContext } from './routes.ts'
 import { ReleaseStore } from './store.ts'
 import { Tracker } from './tracker.ts'
 import { ManifestWaiters } from './long-poll.ts'
+import { ReportStore } from './reports.ts'
+import { ServerMetrics } from './metrics.ts'
 
 export interface RunningServer {
   /** Base URL it listens on (the bound address, not public_url). */
@@ -55,10 +57,15 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     keepReleases: config.keep_releases,
     maxUploadSize: config.max_upload_size,
     uploading: new Set(),
+    reports: new ReportStore({ maxHosts: config.max_hosts, forgetAfterMs: config.forget_after }),
+    agentTokens: config.agent_tokens,
+    staleAfterMs: config.stale_after,
+    metrics: new ServerMetrics(),
     version,
     log,
     stats: { webseedBytes: 0 },
   }
+  ctx.metrics.observe(ctx)
   const http = createServer((req, res) => {
     route(req, res, ctx).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err.status, err.code, err.message)
