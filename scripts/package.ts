@@ -7,7 +7,7 @@
 //
 // Environment: ROOKERY_PKG_VERSION overrides package.json's version (the packaging test builds an
 // "upgrade"); ROOKERY_DEB_COMPRESSION (default xz) is passed to dpkg-deb -Z, ROOKERY_RPM_ZSTD_LEVEL (default 9)
-// sets the zstd level of the rpm payload.
+// sets the zstd level of the rpm payload, ROOKERY_PKG_OUT the output directory (default dist/packages).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
@@ -19,9 +19,10 @@ const repo = join(import.meta.dirname, '..')
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; license: string; description: string }
 const version = process.env.ROOKERY_PKG_VERSION ?? pkg.version
 const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? git('log', '-1', '--format=%ct'))
-const out = join(repo, 'dist', 'packages')
+const out = process.env.ROOKERY_PKG_OUT ?? join(repo, 'dist', 'packages')
 const stage = join(out, 'stage')
 const debCompression = process.env.ROOKERY_DEB_COMPRESSION ?? 'xz'
+const maintainer = process.env.ROOKERY_PKG_MAINTAINER ?? 'rookery maintainers <rookery@example.org>'
 
 function fail(message: string): never {
   process.stderr.write(`package: ${message}\n`)
@@ -40,14 +41,15 @@ function run(file: string, args: string[], env: Record<string, string> = {}): vo
   try {
     execFileSync(file, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch), TZ: 'UTC', LC_ALL: 'C', ...env } })
   } catch (err) {
-    fail(`${file} ${args.join(' ')} failed (${(err as Error).message.split('\n')[0]}); is ${file} installed? (apt-get install dpkg-dev rpm binutils)`)
+    fail(`${file} ${args.join(' ')} failed (${(err as Error).message.split('\n')[0]}); is ${file} installed? (apt-get install dpkg rpm binutils)`)
   }
 }
 
 if (!Number.isInteger(epoch) || epoch <= 0) fail(`SOURCE_DATE_EPOCH must be a positive integer, not ${process.env.SOURCE_DATE_EPOCH}`)
 if (!/^[0-9][A-Za-z0-9.+~]*$/.test(version) || version.includes('-')) fail(`version ${version} is not usable for both .deb and .rpm (digits, letters, . + ~; no -)`)
 
-rmSync(out, { recursive: true, force: true })
+// Only what this script makes is removed, so ROOKERY_PKG_OUT may name any directory.
+for (const leftover of ['stage', 'deb-root', 'rpmbuild']) rmSync(join(out, leftover), { recursive: true, force: true })
 mkdirSync(out, { recursive: true })
 
 function put(path: string, content: string | Buffer, mode = 0o644): void {
@@ -122,11 +124,12 @@ for (const unit of ['rookery-agent.service', 'rookery-server.service', 'rookery-
 put('usr/lib/sysusers.d/rookery.conf', readFileSync(join(packaging, 'systemd/rookery.sysusers')))
 // Templates, not conffiles: the postinst copies agent.yaml to /etc/rookery only when it is missing.
 for (const config of ['agent.yaml', 'server.yaml']) put(`usr/share/rookery/${config}`, readFileSync(join(repo, 'config', config)))
+put('usr/share/man/man1/rookery.1.gz', gzipSync(readFileSync(join(packaging, 'rookery.1')), { level: 9 }))
 put('usr/share/doc/rookery/README.md', readFileSync(join(repo, 'README.md')))
 put('usr/share/doc/rookery/copyright', copyright())
 put(
   'usr/share/doc/rookery/changelog.gz',
-  gzipSync(`rookery (${version}) unstable; urgency=medium\n\n  * Built from the rookery repository; see its git history.\n\n -- rookery maintainers <rookery@localhost>  ${new Date(epoch * 1000).toUTCString().replace('GMT', '+0000')}\n`, { level: 9 }),
+  gzipSync(`rookery (${version}) unstable; urgency=medium\n\n  * Built from the rookery repository; see its git history.\n\n -- ${maintainer}  ${new Date(epoch * 1000).toUTCString().replace('GMT', '+0000')}\n`, { level: 9 }),
 )
 
 /** The copyright file: rookery, the Node runtime, and every npm package that esbuild put in the bundle. */
@@ -155,9 +158,22 @@ ${indent(readFileSync(join(nodePkg, 'LICENSE'), 'utf8'))}
     const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; license?: string }
     const licenseFile = readdirSync(dir).sort().find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f))
     text += `\nFiles: usr/lib/rookery/rookery.mjs (npm ${name} ${meta.version ?? ''})\nCopyright: see below\nLicense: ${meta.license ?? 'see below'}\n`
+    if (meta.license === 'Apache-2.0') {
+      // Debian keeps the Apache text once, in common-licenses (lintian insists on the reference).
+      text += ' On Debian systems the full text of the Apache License 2.0 is in\n /usr/share/common-licenses/Apache-2.0.\n'
+      continue
+    }
     text += licenseFile ? indent(readFileSync(join(dir, licenseFile), 'utf8')) + '\n' : ' (no license file in the package; see its package.json)\n'
   }
   return text
+}
+
+/** rpm's changelog date: "Sun Nov 22 2026". */
+function rpmDate(seconds: number): string {
+  const d = new Date(seconds * 1000)
+  const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]
+  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()]
+  return `${day} ${month} ${String(d.getUTCDate()).padStart(2, '0')} ${d.getUTCFullYear()}`
 }
 
 function indent(text: string): string {
@@ -177,7 +193,12 @@ function walk(dir: string): string[] {
       return lstatSync(path).isDirectory() ? [path, ...walk(path)] : [path]
     })
 }
-chmodSync(join(stage, 'usr/lib/rookery/rookery.mjs'), 0o644)
+// main.ts's `#!/usr/bin/env node` would run the host's Node; /usr/bin/rookery names the runtime instead.
+{
+  const file = join(stage, 'usr/lib/rookery/rookery.mjs')
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^#![^\n]*\n/, ''))
+  chmodSync(file, 0o644)
+}
 const staged = walk(stage)
 for (const path of staged) {
   const st = lstatSync(path)
@@ -195,18 +216,21 @@ const setup = readFileSync(join(packaging, 'setup.sh'), 'utf8')
 const debRoot = join(out, 'deb-root')
 run('cp', ['-a', stage, debRoot])
 mkdirSync(join(debRoot, 'DEBIAN'))
+// Each override says why; the packaging test fails on any other lintian tag.
+mkdirSync(join(debRoot, 'usr/share/lintian/overrides'), { recursive: true })
+copyFileSync(join(packaging, 'deb/lintian-overrides'), join(debRoot, 'usr/share/lintian/overrides/rookery'))
+for (const path of ['usr/share/lintian/overrides/rookery', 'usr/share/lintian/overrides', 'usr/share/lintian']) utimesSync(join(debRoot, path), epoch, epoch)
 const installedKiB = Math.ceil(files.reduce((sum, f) => sum + lstatSync(join(stage, f)).size, 0) / 1024)
 writeFileSync(
   join(debRoot, 'DEBIAN/control'),
   `Package: rookery
 Version: ${version}
 Architecture: amd64
-Maintainer: rookery maintainers <rookery@localhost>
+Maintainer: ${maintainer}
 Installed-Size: ${installedKiB}
-Depends: libc6 (>= 2.28), libstdc++6 (>= 8), libgcc-s1, util-linux, systemd, init-system-helpers (>= 1.52)
+Depends: libc6 (>= 2.28), libstdc++6 (>= 8), libgcc-s1, util-linux (>= 2.33), systemd, init-system-helpers (>= 1.52)
 Section: admin
 Priority: optional
-Homepage: https://localhost/rookery
 Description: ${pkg.description}
  rookery moves release tarballs to many hosts over BitTorrent, pull-based: an
  agent on every host polls the server's manifest, downloads through the swarm,
@@ -217,7 +241,7 @@ Description: ${pkg.description}
 )
 writeFileSync(
   join(debRoot, 'DEBIAN/md5sums'),
-  files.map((f) => `${createHash('md5').update(readFileSync(join(stage, f))).digest('hex')}  ${f}\n`).join(''),
+  [...files, 'usr/share/lintian/overrides/rookery'].sort().map((f) => `${createHash('md5').update(readFileSync(join(debRoot, f))).digest('hex')}  ${f}\n`).join(''),
 )
 for (const script of ['postinst', 'prerm', 'postrm']) {
   writeFileSync(join(debRoot, 'DEBIAN', script), readFileSync(join(packaging, 'deb', script), 'utf8').replace('#SETUP#', setup.trimEnd()))
@@ -246,18 +270,21 @@ Version: ${version}
 Release: 1
 Summary: ${pkg.description}
 License: ${pkg.license}
-URL: https://localhost/rookery
+Group: System Environment/Daemons
+Packager: ${maintainer}
 BuildArch: x86_64
-Requires: glibc >= 2.28, libstdc++, util-linux, systemd
+Requires: util-linux >= 2.33, systemd
 Requires(post): systemd, coreutils
 Requires(preun): systemd
 Requires(postun): systemd
-AutoReqProv: no
+# The runtime's library needs (glibc, libstdc++) come from rpm's ELF dependency scan.
+AutoProv: no
 
 %description
-rookery moves release tarballs to many hosts over BitTorrent, pull-based: an agent on every host
-polls the server's manifest, downloads through the swarm, verifies, extracts into a Capistrano-style
-release directory, switches current and runs a post-install hook. Ships its own Node.js runtime.
+rookery moves release tarballs to many hosts over BitTorrent, pull-based: an
+agent on every host polls the server's manifest, downloads through the swarm,
+verifies, extracts into a Capistrano-style release directory, switches current
+and runs a post-install hook. Ships its own Node.js runtime.
 
 %prep
 %build
@@ -266,6 +293,10 @@ cp -a ${stage}/. %{buildroot}/
 mkdir -p %{buildroot}/etc/rookery %{buildroot}/var/lib/rookery
 
 ${scriptlets}
+%changelog
+* ${rpmDate(epoch)} ${maintainer} - ${version}-1
+- Built from the rookery repository; see its git history.
+
 %files
 %defattr(-,root,root,-)
 %license /usr/share/doc/rookery/copyright
@@ -274,8 +305,9 @@ ${scriptlets}
 %dir /etc/rookery
 %dir /var/lib/rookery
 ${ownDirs.map((d) => `%dir ${d}`).join('\n')}
+%{_mandir}/man1/rookery.1.gz
 ${files
-  .filter((f) => !f.startsWith('usr/share/doc/'))
+  .filter((f) => !f.startsWith('usr/share/doc/') && !f.startsWith('usr/share/man/'))
   .map((f) => `/${f}`)
   .join('\n')}
 `,
@@ -290,7 +322,8 @@ run(
     '--define', 'use_source_date_epoch_as_buildtime 1',
     '--define', 'clamp_mtime_to_source_date_epoch 1',
     '--define', `_binary_payload w${process.env.ROOKERY_RPM_ZSTD_LEVEL ?? '9'}.zstdio`,
-    '--define', '__strip /bin/true', // the runtime is stripped already; no debuginfo packages
+    // No brp-* post-processing: the runtime is stripped already, man pages are compressed, no debuginfo.
+    '--define', '__os_install_post %{nil}',
     '--define', 'debug_package %{nil}',
     '--define', '__brp_mangle_shebangs %{nil}',
     '--define', '_build_id_links none',
