@@ -29,6 +29,7 @@ const PAGE = `<!doctype html>
   .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; }
   table { width: 100%; border-collapse: collapse; font-size: .85rem; margin-top: 8px; }
   td, th { text-align: left; padding: 4px 6px; border-top: 1px solid #eaeef2; vertical-align: top; }
+  td:first-child { white-space: nowrap; }
   progress { width: 90px; }
   pre { margin: 4px 0 0; white-space: pre-wrap; font-size: .75rem; color: #57606a; }
   #updated { color: #57606a; font-size: .8rem; }
