@@ -15,6 +15,7 @@ import { freePort, waitFor } from '../helpers/processes.ts'
 // The server in-process on a real port: publish API, manifest, torrents, webseed, tracker, retention, restart.
 
 const TOKEN = 'server-test-token-0123456789'
+const AGENT_TOKEN = 'agent-test-token-0123456789'
 let root: string
 let server: RunningServer
 let base: string
@@ -31,6 +32,7 @@ async function start(): Promise<RunningServer> {
     torrent_port: 0,
     keep_releases: 2,
     max_upload_size: '1MiB',
+    agent_tokens: [AGENT_TOKEN],
   })
   const running = await startServer(config, silentLogger(), 'test')
   base = running.url
@@ -253,5 +255,27 @@ describe('manifest long-poll', () => {
     const stale = await fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': '"stale"' } })
     assert.equal(stale.status, 200)
     assert.ok(Date.now() - started < 1000)
+  })
+})
+
+describe('agent reports', () => {
+  const post = (body: string, token?: string) =>
+    fetch(`${base}/api/v1/reports`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } })
+  const good = JSON.stringify({ host: 'h1', app: 'web', tag: 'v4', phase: 'activated', current: 'v4' })
+
+  test('need an agent token when the server sets agent_tokens (the publish token is not one)', async () => {
+    assert.equal((await post(good)).status, 401)
+    assert.equal((await post(good, TOKEN)).status, 401)
+    assert.equal((await post(good, AGENT_TOKEN)).status, 204)
+    const status = (await (await fetch(`${base}/api/v1/status?app=web`)).json()) as { apps: { web: { hosts: Array<{ host: string; state: string }> } } }
+    assert.deepEqual(status.apps.web.hosts.map((h) => [h.host, h.state]), [['h1', 'activated']])
+  })
+
+  test('are validated and capped in size', async () => {
+    const bad = await post(JSON.stringify({ host: 'h1', app: 'web', tag: 'v4', phase: 'exploded', current: null }), AGENT_TOKEN)
+    assert.equal(bad.status, 400)
+    assert.match(((await bad.json()) as { error: { message: string } }).error.message, /phase/)
+    assert.equal((await post('not json', AGENT_TOKEN)).status, 400)
+    assert.equal((await post(JSON.stringify({ host: 'h1', app: 'web', tag: 'v4', phase: 'failed', current: null, error: 'x'.repeat(20_000) }), AGENT_TOKEN)).status, 413)
   })
 })
