@@ -261,9 +261,9 @@ describe('manifest long-poll', () => {
 describe('agent reports', () => {
   const post = (body: string, token?: string) =>
     fetch(`${base}/api/v1/reports`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } })
-  const good = JSON.stringify({ host: 'h1', app: 'web', tag: 'v4', phase: 'activated', current: 'v4' })
-
   test('need an agent token when the server sets agent_tokens (the publish token is not one)', async () => {
+    const current = (await manifest()).apps.web!.current
+    const good = JSON.stringify({ host: 'h1', app: 'web', tag: current, phase: 'activated', current })
     assert.equal((await post(good)).status, 401)
     assert.equal((await post(good, TOKEN)).status, 401)
     assert.equal((await post(good, AGENT_TOKEN)).status, 204)
