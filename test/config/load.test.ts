@@ -309,3 +309,19 @@ describe('serverConfigSchema', () => {
     assert.deepEqual(parseConfigText(text, 'config/server.yaml', serverConfigSchema), defaults)
   })
 })
+
+describe('directories are checked at start', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['state_dir under a file', 'server: http://x:1\nstate_dir: /etc/hostname/state\napps:\n  - name: web\n    deploy_to: /tmp/rookery-web\n', /^agent\.yaml:2: state_dir: cannot use \/etc\/hostname\/state: ENOTDIR/],
+    ['deploy_to that is a file', 'server: http://x:1\napps:\n  - name: web\n    deploy_to: /etc/hostname\n', /^agent\.yaml:4: apps\[0\]\.deploy_to: \/etc\/hostname exists and is not a directory/],
+  ]
+  for (const [name, text, message] of cases) {
+    test(name, () => {
+      assert.throws(() => parseConfigText(text, 'agent.yaml', agentConfigSchema), (err: Error) => message.test(err.message))
+    })
+  }
+  test('a directory that does not exist yet is fine when it can be created', () => {
+    const config = parseConfigText('server: http://x:1\nstate_dir: /tmp/rookery-not-yet/a/b\napps:\n  - name: web\n    deploy_to: /tmp/rookery-not-yet/srv\n', 'agent.yaml', agentConfigSchema)
+    assert.equal(config.state_dir, '/tmp/rookery-not-yet/a/b')
+  })
+})
