@@ -15,7 +15,8 @@ import { parsePublicKey, verifyRelease } from '../release/sign.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import type { AgentConfig, AppConfig } from './config.ts'
 import { activateRelease, installRelease, isPermanent, type DeployContext } from './deploy.ts'
-import { httpGet, ManifestPoller } from './fetch.ts'
+import { ManifestPoller } from './fetch.ts'
+import { watchManifest } from './watch.ts'
 import { AppLayout } from './layout.ts'
 import { Linger } from './linger.ts'
 import { planApp, retryDelayMs, type Action } from './plan.ts'
@@ -102,7 +103,17 @@ export class Agent {
   /** Reconciles now, then on the cron schedule and whenever the long-poll sees the manifest change. */
   start(): void {
     void this.reconcile(this.#config.seed_window)
-    if (this.#config.long_poll > 0) void this.#watchManifest()
+    if (this.#config.long_poll > 0) {
+      void watchManifest({
+        url: this.#poller.url,
+        longPollMs: this.#config.long_poll,
+        requestTimeoutMs: this.#config.request_timeout,
+        maxBytes: MAX_MANIFEST_BYTES,
+        backoffMs: this.#config.retry_backoff,
+        signal: this.#stopping.signal,
+        onChange: () => void this.reconcile(this.#config.seed_window),
+      })
+    }
     this.#task = cron.schedule(this.#config.schedule, () => this.reconcile(this.#config.seed_window).then(() => undefined), {
       name: 'rookery-poll',
       noOverlap: true,
@@ -127,37 +138,6 @@ export class Agent {
       }
     })
     return this.#running
-  }
-
-  /**
-   * Long-polls the manifest and reconciles when it changes. A server that answers at once instead of
-   * holding the request (a static copy of the manifest) is asked only every long_poll interval.
-   */
-  async #watchManifest(): Promise<void> {
-    const url = `${this.#config.server}/manifest?wait=${Math.round(this.#config.long_poll / 1000)}`
-    const signal = this.#stopping.signal
-    let etag: string | undefined
-    let failures = 0
-    while (!signal.aborted) {
-      const started = Date.now()
-      let pause = 0
-      try {
-        const res = await httpGet(url, { timeoutMs: this.#config.long_poll + this.#config.request_timeout, maxBytes: MAX_MANIFEST_BYTES, signal }, etag ? { 'if-none-match': etag } : {})
-        failures = 0
-        if (res.status === 200) {
-          const changed = etag !== undefined && res.headers.etag !== etag
-          etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined
-          if (changed) void this.reconcile(this.#config.seed_window)
-        } else if (res.status === 304 && Date.now() - started < 1000) {
-          pause = this.#config.long_poll // the server did not hold the request: it does not long-poll
-        }
-      } catch {
-        // Failures are logged by the cron polls; here only wait before asking again.
-        failures++
-        pause = retryDelayMs(failures, this.#config.retry_backoff)
-      }
-      if (pause > 0 && !signal.aborted) await sleep(pause, signal)
-    }
   }
 
   async stop(): Promise<void> {
@@ -299,15 +279,3 @@ export class Agent {
   }
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-    function done() {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-  })
-}

@@ -6,7 +6,12 @@ import { pino } from 'pino'
 import { Reporter } from '../../src/agent/reporter.ts'
 
 const servers: Server[] = []
-after(() => servers.forEach((s) => s.closeAllConnections() || s.close()))
+after(() => {
+  for (const s of servers) {
+    s.closeAllConnections()
+    s.close()
+  }
+})
 
 async function serve(handler: (req: IncomingMessage, body: string, answer: (status: number) => void) => void): Promise<string> {
   const server = createServer((req, res) => {
