@@ -1,16 +1,17 @@
 // `npm run bench:fleet [-- --hosts 24 --rate 25 --size 64MiB ...]`: rookery against central HTTP, aria2c
 // and libtorrent on a namespaced, shaped test network. Needs root. Flags override FLEET_* variables,
 // which override the defaults. Prints the table, writes result.json and plot.png.
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parse } from 'yaml'
-import { PHASES, runFleet, type Phase } from './fleet.ts'
+import { PHASES, runFleet, type FleetResult, type Phase } from './fleet.ts'
 import { table, writeReport } from './report.ts'
 
 const USAGE = `usage: npm run bench:fleet -- [--hosts N] [--rate MBIT] [--size 64MiB] [--delay MS] [--queue MS]
   [--phases rookery,http,aria2,libtorrent] [--schedule CRON] [--server-yaml YAML] [--agent-yaml YAML]
   [--out DIR] [--keep] [--no-install]
+  npm run bench:fleet -- --report DIR    (table and plot again from DIR/result.json, no run)
 env: FLEET_HOSTS FLEET_RATE_MBIT FLEET_SIZE FLEET_DELAY_MS FLEET_QUEUE_MS FLEET_PHASES FLEET_SCHEDULE
   FLEET_SERVER_YAML FLEET_AGENT_YAML FLEET_OUT (e.g. FLEET_SERVER_YAML='{origin_upload_limit: 2MiB}')`
 
@@ -49,10 +50,18 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       keep: { type: 'boolean' },
       'no-install': { type: 'boolean' },
+      report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
   if (a.help) return console.log(USAGE)
+  if (a.report) {
+    const result = JSON.parse(await readFile(join(a.report, 'result.json'), 'utf8')) as FleetResult
+    const printed = table(result)
+    console.log(printed)
+    await writeReport(result, a.report, printed)
+    return
+  }
   const env = process.env
   const phases = (a.phases ?? env.FLEET_PHASES ?? PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]
   const bad = phases.find((p) => !PHASES.includes(p))

@@ -42,7 +42,12 @@ test(`${HOSTS} namespaced hosts activate identical files, mostly from each other
   const late = result.phases.flatMap((p) => p.seconds.flatMap((s, i) => (s === null ? [`${p.name}: host ${i + 1}`] : [])))
   assert.deepEqual(late, [], 'hosts that never got the release (see the logs with --keep in npm run bench:fleet)')
   assert.deepEqual(rookery.extra.digests_identical, rookery.seconds.map(() => true), 'a host activated files that differ from the published directory')
-  for (const b of baselines) assert.ok(b.identical, `${b.name}: a host downloaded a tarball with another sha256`)
+  for (const b of baselines) {
+    assert.ok(b.identical, `${b.name}: a host downloaded a tarball with another sha256`)
+    // A standard client must be able to announce to rookery's tracker, or its "swarm" is only the webseed.
+    const failed = ((b.extra.tracker_errors as number[] | undefined) ?? []).filter((n) => n > 0).length
+    assert.equal(failed, 0, `${b.name}: announces to the rookery tracker failed on ${failed} hosts: ${String(b.extra.tracker_error_sample)}`)
+  }
 
   // Hosts received HOSTS x size in all. If the server (origin seeder + webseed) sent less than half of
   // that, peers sent the rest, so at least one host got most of its bytes from peers.

@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { CpuSampler, type CpuSummary } from './cpu.ts'
-import { createNetwork, destroyNamespaces, type Host } from './netns.ts'
+import { createNetwork, destroyNamespaces, lockPrefix, type Host } from './netns.ts'
 import { runAria2, runHttp, runLibtorrent } from './phase-baselines.ts'
 import { runRookery } from './phase-rookery.ts'
 import { exitedError, killAllSync, MAIN, NODE, NsProcess, runInNs, waitFor } from './procs.ts'
@@ -61,7 +62,9 @@ export interface PhaseResult {
 
 export interface FleetResult {
   started_at: string
-  machine: { cores: number; cpu_model: string; memory_gib: number; kernel_node: string }
+  machine: { cores: number; cpu_model: string; memory_gib: number; kernel_node: string; load_avg_at_start: number[] }
+  /** The code measured: commit, and src/ files that differed from it (the bench runs the working tree). */
+  rookery: { commit: string; src_modified: string[] }
   options: Omit<FleetOptions, 'log' | 'keep' | 'installTools' | 'prefix'>
   release: { app: string; tag: string; size: number; sha256: string; infohash: string; publish_seconds: number }
   /** F/C: the tarball's bits over the link rate; no host can finish sooner. */
@@ -88,6 +91,15 @@ const TOKEN = 'fleet-bench-token-0123456789'
 const APP = 'fleet'
 const TAG = 'v1'
 
+function codeVersion(): FleetResult['rookery'] {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: new URL('../..', import.meta.url), encoding: 'utf8', timeout: 10_000 }).trim()
+  try {
+    return { commit: git('rev-parse', 'HEAD'), src_modified: git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean) }
+  } catch {
+    return { commit: 'unknown (not a git checkout)', src_modified: [] }
+  }
+}
+
 /** Writes `size` bytes of random (incompressible) data as a few files, like a build output. */
 async function makeRelease(dir: string, size: number): Promise<void> {
   await mkdir(join(dir, 'lib'), { recursive: true })
@@ -103,11 +115,13 @@ async function makeRelease(dir: string, size: number): Promise<void> {
 
 export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   ensureTools(opts.installTools)
+  const unlock = lockPrefix(opts.prefix)
   destroyNamespaces(opts.prefix) // leftovers of a run that was killed before its teardown
   const workDir = await mkdtemp(join(process.env.FLEET_TMPDIR ?? '/tmp', 'rookery-fleet-'))
   const cleanup = () => {
     killAllSync()
     destroyNamespaces(opts.prefix)
+    unlock()
   }
   const onSignal = (signal: NodeJS.Signals) => {
     opts.log(`# ${signal}: tearing down the test network`)
@@ -166,7 +180,8 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     }
     const result: FleetResult = {
       started_at: new Date().toISOString(),
-      machine: { cores: cpus().length, cpu_model: cpus()[0]?.model ?? '?', memory_gib: Math.round(totalmem() / 2 ** 30), kernel_node: process.version },
+      machine: { cores: cpus().length, cpu_model: cpus()[0]?.model ?? '?', memory_gib: Math.round(totalmem() / 2 ** 30), kernel_node: process.version, load_avg_at_start: loadavg() },
+      rookery: codeVersion(),
       options: { hosts: opts.hosts, rateMbit: opts.rateMbit, sizeBytes: opts.sizeBytes, delayMs: opts.delayMs, queueMs: opts.queueMs, phases: opts.phases, schedule: opts.schedule, serverConfig: opts.serverConfig, agentConfig: opts.agentConfig, subnet: opts.subnet },
       release: undefined as unknown as FleetResult['release'],
       lower_bound_seconds: 0,

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 /**
  * A test network: one "switch" namespace holding a bridge, and one namespace per host joined to it by a
@@ -40,7 +41,37 @@ function run(cmd: string, args: string[]): string {
 /** Runs `ip` or `tc` commands inside namespace `ns` in one process (batch lines cannot switch namespaces). */
 function batch(tool: 'ip' | 'tc', ns: string, lines: string[]): void {
   const res = spawnSync(tool, ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n', encoding: 'utf8', timeout: 60_000 })
-  if (res.status !== 0) throw new Error(`${tool} -n ${ns} -batch failed: ${res.stderr.trim() || res.error?.message}`)
+  if (res.status === 0) return
+  const err = res.stderr.trim() || res.error?.message || ''
+  if (/netem/.test(lines.join('\n')) && /qdisc kind is unknown/.test(err)) {
+    throw new Error('this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so links cannot get a delay: rerun with --delay 0')
+  }
+  throw new Error(`${tool} -n ${ns} -batch failed: ${err}`)
+}
+
+/**
+ * Claims the prefix for this process with a lock file holding its pid, so a second run does not tear
+ * down the namespaces of one still running; a lock whose process is gone was left by a crash.
+ */
+export function lockPrefix(prefix: string): () => void {
+  const file = `/run/rookery-fleet-${prefix}.pid`
+  try {
+    const pid = Number(readFileSync(file, 'utf8'))
+    if (pid && pid !== process.pid && isAlive(pid)) throw new Error(`another fleet run (pid ${pid}) is using the ${prefix}* namespaces: wait for it to end or stop it, then rerun`)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  writeFileSync(file, String(process.pid))
+  return () => rmSync(file, { force: true })
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 export function namespacesWithPrefix(prefix: string): string[] {

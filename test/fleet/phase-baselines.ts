@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
@@ -21,11 +21,19 @@ async function sha256(file: string): Promise<string | null> {
   }
 }
 
+/** Lines of a log matching `pattern`: how many, and the first (aria2 writes progress with \r). */
+async function grepLog(file: string, pattern: RegExp): Promise<{ count: number; first: string | null }> {
+  const lines = (await readFile(file, 'utf8').catch(() => '')).split(/[\r\n]+/).filter((l) => pattern.test(l))
+  return { count: lines.length, first: lines[0] ?? null }
+}
+
 const mtime = (file: string) => stat(file).then((s) => s.mtimeMs, () => null)
 
 interface Client {
   /** The command run in the host's namespace; `dir` is the host's empty download directory. */
   argv: (host: Host, dir: string) => string[]
+  /** A line in the client's log saying an announce failed (then the swarm is not measured, only the webseed). */
+  trackerError?: RegExp
   /** Epoch ms when the host had the whole file, or null while it has not. */
   doneAt: (proc: NsProcess, dir: string) => Promise<number | null>
 }
@@ -60,6 +68,10 @@ async function runClients(ctx: FleetContext, name: Phase, label: string, client:
   const hashes = await Promise.all(dirs.map((d, i) => (done[i] === null ? null : sha256(join(d, file)))))
   // Downloads are not needed after the check; 24 x 64 MiB per baseline adds up.
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+  const grep = client.trackerError ? await Promise.all(agents.map((h) => grepLog(join(workDir, h.ns, `${name}.log`), client.trackerError!))) : []
+  const trackerErrors = grep.map((g) => g.count)
+  const failing = trackerErrors.filter((n) => n > 0).length
+  if (failing > 0) opts.log(`# ${name}: announces failed on ${failing} of ${agents.length} hosts: not a swarm (see ${workDir}/<host>/${name}.log)`)
   const missing = done.filter((d) => d === null).length
   if (missing > 0) opts.log(`# ${name}: ${missing} hosts did not finish (logs: ${workDir}/<host>/${name}.log)`)
   return {
@@ -72,7 +84,7 @@ async function runClients(ctx: FleetContext, name: Phase, label: string, client:
     server_cpu_seconds: Math.round(serverCpu * 10) / 10,
     server_sent_bytes: sentAfter - sentBefore,
     identical: hashes.every((h) => h === null || h === release.sha256) && hashes.some((h) => h !== null),
-    extra: { sha256_ok: hashes.map((h) => h === release.sha256) },
+    extra: { sha256_ok: hashes.map((h) => h === release.sha256), tracker_errors: trackerErrors, tracker_error_sample: grep.find((g) => g.first)?.first ?? null },
   }
 }
 
@@ -113,6 +125,7 @@ export async function runAria2(ctx: FleetContext): Promise<PhaseResult> {
       '--summary-interval=0',
       ctx.release.torrentFile,
     ],
+    trackerError: /Tracker request .* failed|Tracker returned failure/,
     doneAt: (_p, dir) => mtime(join(dir, `${file}.done`)),
   })
 }
@@ -121,6 +134,7 @@ export async function runAria2(ctx: FleetContext): Promise<PhaseResult> {
 export function runLibtorrent(ctx: FleetContext): Promise<PhaseResult> {
   return runClients(ctx, 'libtorrent', 'libtorrent swarm', {
     argv: (_h, dir) => [DEBIAN_PYTHON, LT_CLIENT, ctx.release.torrentFile, dir, '6883', join(dir, 'done')],
+    trackerError: /^tracker error:/,
     doneAt: (_p, dir) => mtime(join(dir, 'done')),
   })
 }

@@ -32,7 +32,10 @@ function rows(result: FleetResult): Row[] {
     if (p.name === 'rookery') {
       out.push({ label: `${p.label}: current switched`, seconds: p.seconds, phase: p })
       out.push({ label: `${p.label}: download verified`, seconds: p.extra.downloaded_seconds as Array<number | null>, phase: p })
-    } else out.push({ label: p.label, seconds: p.seconds, phase: p })
+    } else {
+      const failed = ((p.extra.tracker_errors as number[] | undefined) ?? []).filter((n) => n > 0).length
+      out.push({ label: failed ? `${p.label} [announce failed on ${failed} hosts]` : p.label, seconds: p.seconds, phase: p })
+    }
   }
   return out
 }
@@ -46,13 +49,25 @@ export function ownShare(p: FleetResult['phases'][number]): number {
 const f1 = (x: number | null) => (x === null ? '-' : x.toFixed(1))
 const f2 = (x: number | null) => (x === null ? '-' : x.toFixed(2))
 
+/** Whether CPU limited the phase, and whose CPU it was (the machine may be shared with other work). */
+export function cpuVerdict(p: FleetResult['phases'][number]): string {
+  const own = ownShare(p)
+  const others = Math.max(0, p.cpu.mean_busy - own)
+  const pct = (x: number) => `${Math.round(x * 100)}%`
+  const who = `this phase used ${pct(own)} of the cores, other processes about ${pct(others)}`
+  if (p.cpu.saturated_share >= 0.5) {
+    return `CPU-bound: all cores >= 95% busy for ${pct(p.cpu.saturated_share)} of ${p.cpu.seconds} s; ${who}${others > 0.25 ? ' (figures not clean: rerun on an idle machine)' : ''}`
+  }
+  return `not CPU-bound (cores saturated ${pct(p.cpu.saturated_share)} of ${p.cpu.seconds} s); ${who}`
+}
+
 /** The summary table, as printed by the bench (and kept in the JSON's `table`). */
 export function table(result: FleetResult): string {
   const o = result.options
   const bound = result.lower_bound_seconds
   const lines = [
     `fleet: N=${o.hosts} hosts, C=${o.rateMbit} Mbit/s, F=${(o.sizeBytes / MiB).toFixed(1)} MiB (tarball ${result.release.size} bytes), ` +
-      `F/C = ${bound.toFixed(2)} s; agents poll "${o.schedule}"; ${result.machine.cores} cores`,
+      `F/C = ${bound.toFixed(2)} s; agents poll "${o.schedule}"; ${result.machine.cores} cores, load ${result.machine.load_avg_at_start.map((x) => x.toFixed(1)).join(' ')} at start`,
     '',
     `${'method'.padEnd(44)} ${'done'.padStart(6)} ${'median'.padStart(7)} ${'p90'.padStart(7)} ${'max'.padStart(7)}  ${'med/FC'.padStart(6)} ${'p90/FC'.padStart(6)} ${'max/FC'.padStart(6)} ${'srv sent'.padStart(9)} ${'CPU busy'.padStart(8)} ${'CPU own'.padStart(7)}`,
   ]
@@ -75,8 +90,9 @@ export function table(result: FleetResult): string {
     const c = p.cpu
     lines.push(
       `${p.name}: clients ${p.clients.cpu_seconds_total} CPU s (max ${p.clients.cpu_seconds_max} per host, peak RSS ${p.clients.peak_rss_mib_max} MiB), server ${p.server_cpu_seconds} CPU s; ` +
-        `machine ${Math.round(c.mean_busy * 100)}% busy (p90 ${Math.round(c.p90_busy * 100)}%, saturated ${Math.round(c.saturated_share * 100)}% of ${c.seconds} s, steal ${Math.round(c.mean_steal * 100)}%); files identical: ${p.identical}`,
+        `machine ${Math.round(c.mean_busy * 100)}% busy (p90 ${Math.round(c.p90_busy * 100)}%, steal ${Math.round(c.mean_steal * 100)}%); files identical: ${p.identical}`,
     )
+    lines.push(`  -> ${cpuVerdict(p)}`)
   }
   return lines.join('\n')
 }
