@@ -159,11 +159,11 @@ export function ensureDebianTools(tools: Record<string, string>): void {
   if (missing.length > 0) throw new Error(`missing ${missing.map(([c, p]) => `${c} (Debian package ${p})`).join(', ')}: install them and rerun`)
 }
 
-/** VmRSS / VmHWM of a process in bytes, from /proc/<pid>/status. */
-export async function memory(pid: number): Promise<{ rss: number; hwm: number }> {
+/** VmRSS, VmHWM, RssAnon (heap and stacks) and RssFile (mapped files: the node binary) of a process in bytes, from /proc/<pid>/status. */
+export async function memory(pid: number): Promise<{ rss: number; hwm: number; anon: number; file: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') }
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') }
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100

@@ -1,0 +1,163 @@
+/**
+ * Agent footprint: (1) idle RSS and CPU of a `rookery agent` polling a local server every 10 s with the
+ * long-poll on and nothing to deploy, over a minute (after a warm-up); (2) peak RSS while it downloads,
+ * verifies and extracts a 2 GiB release of random data (VmRSS sampled every 200 ms, VmHWM at the end),
+ * split by phase using the agent's own log lines. Targets: idle <= 60 MB RSS and < 0.5 % CPU; peak <= 200 MB.
+ * The server runs on one core, the agent on the other.
+ *
+ * The 2 GiB tarball is made with GNU tar and gzip -1 and uploaded with the publish API (PUT, as `rookery
+ * publish` does), because gzip -6 of 2 GiB of random data takes minutes and changes nothing downstream.
+ *
+ *   npm run bench:agent -- [--idle-seconds 60] [--release-mib 2048] [--skip-idle] [--skip-peak]
+ */
+import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, NODE, MAIN, printTable, Proc, run, runBench, sleep, startServer, TOKEN, waitFor, workDir } from './common.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    'idle-seconds': { type: 'string', default: '60' },
+    'warmup-seconds': { type: 'string', default: '10' },
+    'release-mib': { type: 'string', default: '2048' },
+    'skip-idle': { type: 'boolean', default: false },
+    'skip-peak': { type: 'boolean', default: false },
+    // To try runtime settings on the agent only, e.g. --agent-env MALLOC_ARENA_MAX=2 --agent-env NODE_OPTIONS=--max-semi-space-size=1
+    'agent-env': { type: 'string', multiple: true, default: [] },
+  },
+})
+
+const TARGETS = { idleRss: 60e6, idleCpu: 0.5, peakRss: 200e6 }
+
+async function writeAgentConfig(dir: string, server: string, name: string): Promise<string> {
+  const file = join(dir, `${name}.yaml`)
+  await writeFile(file, [
+    `server: ${server}`,
+    `state_dir: ${join(dir, name, 'state')}`,
+    'schedule: "*/10 * * * * *"',
+    'long_poll: 30s',
+    'torrent_port: 0',
+    'apps:',
+    '  - name: web',
+    `    deploy_to: ${join(dir, name, 'srv', 'web')}`,
+  ].join('\n'))
+  return file
+}
+
+const startAgent = (dir: string, config: string, name: string) =>
+  new Proc([NODE, MAIN, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
+
+const agentEnv = Object.fromEntries(args['agent-env'].map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+
+async function idle(dir: string, server: string): Promise<Array<Array<string | number>>> {
+  const config = await writeAgentConfig(dir, server, 'idle')
+  const agent = startAgent(dir, config, 'idle')
+  await sleep(Number(args['warmup-seconds']) * 1000)
+  const before = { mem: await memory(agent.pid), cpu: await cpuSeconds(agent.pid), at: performance.now() }
+  const samples: number[] = []
+  const end = before.at + Number(args['idle-seconds']) * 1000
+  while (performance.now() < end) {
+    samples.push((await memory(agent.pid)).rss)
+    await sleep(1000)
+  }
+  const after = { mem: await memory(agent.pid), cpu: await cpuSeconds(agent.pid), at: performance.now() }
+  await agent.stop()
+  const log = await readFile(join(dir, 'idle.log'), 'utf8')
+  const polls = log.split('\n').filter((l) => l.includes('"manifest')).length
+  const cpuPct = ((after.cpu - before.cpu) / ((after.at - before.at) / 1000)) * 100
+  const maxRss = Math.max(...samples, after.mem.rss)
+  console.log(`# idle: ${args['idle-seconds']} s after a ${args['warmup-seconds']} s warm-up; CPU ${(after.cpu - before.cpu).toFixed(2)} s; RSS at start ${mb(before.mem.rss)}, at end ${mb(after.mem.rss)} (anonymous ${mb(after.mem.anon)}, file-backed ${mb(after.mem.file)}: mostly the node binary), VmHWM ${mb(after.mem.hwm)} (since process start); ${polls} manifest log lines`)
+  return [
+    ['idle RSS (max of 1 s samples)', mb(maxRss), '<= 60 MB', maxRss <= TARGETS.idleRss ? 'met' : 'NOT met'],
+    ['idle CPU', `${cpuPct.toFixed(2)} %`, '< 0.5 %', cpuPct < TARGETS.idleCpu ? 'met' : 'NOT met'],
+  ]
+}
+
+/** A tarball of `bytes` random bytes in 256 MiB files, made with GNU tar and gzip -1. */
+async function makeTarball(dir: string, bytes: number): Promise<string> {
+  const tree = join(dir, 'big')
+  await mkdir(tree, { recursive: true })
+  const names: string[] = []
+  for (let i = 0, left = bytes; left > 0; i++, left -= 256 * MiB) {
+    const name = `blob-${String(i).padStart(2, '0')}.bin`
+    names.push(name)
+    const out = createWriteStream(join(tree, name))
+    for (let chunk = 0; chunk < Math.min(left, 256 * MiB); chunk += 4 * MiB) {
+      if (!out.write(randomBytes(4 * MiB))) await new Promise((r) => out.once('drain', r))
+    }
+    await new Promise<void>((r) => out.end(() => r()))
+  }
+  const tarball = join(dir, 'big.tar.gz')
+  run(['tar', '-I', 'gzip -1', '--owner=0', '--group=0', '--numeric-owner', '-cf', tarball, '-C', tree, ...names])
+  await rm(tree, { recursive: true, force: true })
+  return tarball
+}
+
+async function peak(dir: string, server: string): Promise<Array<Array<string | number>>> {
+  const bytes = Number(args['release-mib']) * MiB
+  let t = performance.now()
+  const tarball = await makeTarball(dir, bytes)
+  const size = (await stat(tarball)).size
+  const sha256 = run(['sha256sum', tarball]).stdout.split(' ')[0]!
+  console.log(`# peak: release of ${fmt(bytes / MiB)} MiB random data, tarball ${mb(size)}, made in ${((performance.now() - t) / 1000).toFixed(0)} s`)
+  t = performance.now()
+  run(['curl', '-sSf', '-o', '/dev/null', '-T', tarball, '-H', `Authorization: Bearer ${TOKEN}`, '-H', `X-Rookery-Sha256: ${sha256}`, `${server}/api/v1/releases/web/v1`])
+  await rm(tarball)
+  console.log(`# published in ${((performance.now() - t) / 1000).toFixed(0)} s (upload, server hash and torrent)`)
+
+  const config = await writeAgentConfig(dir, server, 'peak')
+  const agent = startAgent(dir, config, 'peak')
+  const started = Date.now()
+  const samples: Array<{ at: number; rss: number; anon: number }> = []
+  const current = join(dir, 'peak', 'srv', 'web', 'current')
+  let hwm = 0
+  await waitFor('the agent to activate the 2 GiB release', async () => {
+    const m = await memory(agent.pid)
+    samples.push({ at: Date.now(), rss: m.rss, anon: m.anon })
+    hwm = m.hwm
+    return stat(current).then(() => true, () => false)
+  }, 1_200_000, 200)
+  hwm = (await memory(agent.pid)).hwm
+  const finished = Date.now()
+  await agent.stop()
+
+  // Phases from the agent's log: each line has pino's epoch-ms `time` and a `msg`.
+  const events = (await readFile(join(dir, 'peak.log'), 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { time: string | number; msg: string })
+  const at = (msg: string) => {
+    const time = events.find((e) => e.msg === msg)?.time
+    return time === undefined ? undefined : typeof time === 'number' ? time : Date.parse(time)
+  }
+  const marks = [
+    ['start-up and manifest', started, at('download started')],
+    ['download and sha256', at('download started'), at('download verified')],
+    ['extract', at('download verified'), at('release extracted')],
+    ['activate', at('release extracted'), finished],
+  ] as Array<[string, number | undefined, number | undefined]>
+  const rows: Array<Array<string | number>> = []
+  for (const [phase, from, to] of marks) {
+    if (from === undefined || to === undefined) continue
+    const inPhase = samples.filter((s) => s.at >= from && s.at <= to)
+    const max = Math.max(0, ...inPhase.map((s) => s.rss))
+    rows.push([`peak RSS: ${phase} (${((to - from) / 1000).toFixed(1)} s)`, mb(max), '<= 200 MB', max <= TARGETS.peakRss ? 'met' : 'NOT met'])
+  }
+  const maxSample = Math.max(...samples.map((s) => s.rss))
+  rows.push(['peak RSS: whole deploy (VmHWM)', mb(hwm), '<= 200 MB', hwm <= TARGETS.peakRss ? 'met' : 'NOT met'])
+  console.log(`# deploy took ${((finished - started) / 1000).toFixed(1)} s; ${samples.length} samples, max sampled VmRSS ${mb(maxSample)}; the "download" span ends at "download verified", so it includes the whole-tarball sha256`)
+  const timeline = samples.filter((_, i) => i % 25 === 0).map((s) => `${((s.at - started) / 1000).toFixed(0)}s:${Math.round(s.rss / 1e6)}/${Math.round(s.anon / 1e6)}`)
+  console.log(`# timeline (seconds:VmRSS/RssAnon in MB, every 5 s): ${timeline.join(' ')}`)
+  return rows
+}
+
+await runBench(async () => {
+  console.log(machineNote())
+  if (args['agent-env'].length > 0) console.log(`# agent environment: ${args['agent-env'].join(' ')}`)
+  const dir = await workDir('agent')
+  const { url } = await startServer(join(dir, 'server'), { core: CORES.server })
+  const rows: Array<Array<string | number>> = [['figure', 'measured', 'target', '']]
+  if (!args['skip-idle']) rows.push(...(await idle(dir, url)))
+  if (!args['skip-peak']) rows.push(...(await peak(dir, url)))
+  console.log()
+  printTable(rows)
+})
