@@ -85,7 +85,7 @@ async function makeTarball(dir: string, bytes: number): Promise<string> {
     names.push(name)
     const out = createWriteStream(join(tree, name))
     for (let chunk = 0; chunk < Math.min(left, 256 * MiB); chunk += 4 * MiB) {
-      if (!out.write(randomBytes(4 * MiB))) await new Promise((r) => out.once('drain', r))
+      if (!out.write(randomBytes(4 * MiB))) await new Promise<void>((r) => out.once('drain', () => r()))
     }
     await new Promise<void>((r) => out.end(() => r()))
   }
