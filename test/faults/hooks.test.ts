@@ -12,15 +12,16 @@ import { makeReleaseTree, treeDigest } from '../helpers/trees.ts'
 
 const HOOK_TIMEOUT_MS = 2000
 
-// Each hook writes "<its process group> <the sleep's pid>" to hook-<tag>.pid in deploy_to.
+// Each hook writes "<its process group> <the sleep's pid>" to hook-<tag>.pid in deploy_to. (The group is not
+// the script's $$: /bin/sh -c runs the script as a child, the group leader is that sh.)
 const OK_HOOK = '#!/bin/sh\necho "ok $ROOKERY_TAG"\n'
 const HOOKS: Record<string, { script: string; grace: number }> = {
   // Hangs in the foreground.
-  v1: { script: '#!/bin/sh\nsleep 600 &\necho "$$ $!" >> "$ROOKERY_DEPLOY_TO/hook-$ROOKERY_TAG.pid"\necho "hanging"\nwait $!\n', grace: 0 },
+  v1: { script: '#!/bin/sh\nsleep 600 &\nread -r _ _ _ _ pgid _ < /proc/$$/stat\necho "$pgid $!" >> "$ROOKERY_DEPLOY_TO/hook-$ROOKERY_TAG.pid"\necho "hanging"\nwait $!\n', grace: 0 },
   // Exits 0 at once, but its background child keeps the hook's stdout open.
-  v2: { script: '#!/bin/sh\n(exec sleep 600) &\necho "$$ $!" >> "$ROOKERY_DEPLOY_TO/hook-$ROOKERY_TAG.pid"\necho "started a daemon"\nexit 0\n', grace: 0 },
+  v2: { script: '#!/bin/sh\n(exec sleep 600) &\nread -r _ _ _ _ pgid _ < /proc/$$/stat\necho "$pgid $!" >> "$ROOKERY_DEPLOY_TO/hook-$ROOKERY_TAG.pid"\necho "started a daemon"\nexit 0\n', grace: 0 },
   // Ignores SIGTERM (and so does its sleep, which inherits the ignored signal): only SIGKILL ends it, 5 s later.
-  v3: { script: "#!/bin/sh\ntrap '' TERM\nsleep 600 &\necho \"$$ $!\" >> \"$ROOKERY_DEPLOY_TO/hook-$ROOKERY_TAG.pid\"\necho \"deaf to SIGTERM\"\nwait $!\n", grace: 5000 },
+  v3: { script: "#!/bin/sh\ntrap '' TERM\nsleep 600 &\nread -r _ _ _ _ pgid _ < /proc/$$/stat\necho \"$pgid $!\" >> \"$ROOKERY_DEPLOY_TO/hook-$ROOKERY_TAG.pid\"\necho \"deaf to SIGTERM\"\nwait $!\n", grace: 5000 },
 }
 
 let lab: Lab
@@ -67,6 +68,7 @@ test('hooks that hang or hold their output open are killed as a group at hook_ti
 
     const pids = await waitFor(`the ${tag} hook to start`, () => readPids(tag), 30_000, 50)
     assert.ok(alive(pids.sleep), `the ${tag} hook's sleep is not running`)
+    assert.ok((await groupMembers(pids.pgid)).includes(pids.sleep), `${pids.pgid} is not the ${tag} hook's process group`)
     const failure = await waitFor(
       `the ${tag} failure to be recorded`,
       async () => (await lab.state('host')).apps?.web?.failures?.[tag],

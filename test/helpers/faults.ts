@@ -140,6 +140,10 @@ export class Lab {
     return (await (await fetch(`${this.url}/api/v1/stats`)).json()) as { webseed_bytes: number; origin_seeder_uploaded_bytes: number }
   }
 
+  async manifest(): Promise<{ serial: number; apps: Record<string, { current: string; releases: Array<{ tag: string; size: number; infohash: string; sha256: string }> }> }> {
+    return (await fetch(`${this.url}/manifest`)).json() as Promise<any>
+  }
+
   deployDir(host: string): string {
     return join(this.root, host, 'srv', 'web')
   }
@@ -239,6 +243,16 @@ export class Lab {
     if ((await readlink(link).catch(() => null)) !== target) return this.checkCurrent(host, expected)
     assert.deepEqual(digest, expected[tag], `${host}: current -> ${target} is not a complete copy of ${tag}`)
     return tag
+  }
+
+  /** SIGTERM to every start of a host's agent; asserts they exit cleanly. */
+  async stopAgents(host: string): Promise<void> {
+    const prefix = join(this.root, `${host}.`)
+    for (const d of this.#daemons.filter((d) => d.logFile.startsWith(prefix) && d.logFile.endsWith('.log'))) {
+      const killed = d.child.signalCode === 'SIGKILL'
+      const code = await d.stop()
+      if (!killed) assert.equal(code, 0, `${d.logFile}: the agent did not stop cleanly`)
+    }
   }
 
   /** SIGKILL and wait for the exit. */
