@@ -82,6 +82,12 @@ function rpmContents(rpm: string): string {
 }
 
 test('both packages build reproducibly', async () => {
+  const prebuilt = process.env.ROOKERY_PACKAGING_PREBUILT // a `work` dir of an earlier run, to iterate on the container part
+  if (prebuilt) {
+    first = { deb: join(prebuilt, `a/rookery_${version}_amd64.deb`), rpm: join(prebuilt, `a/rookery-${version}-1.x86_64.rpm`) }
+    upgrade = { deb: join(prebuilt, `c/rookery_${upgradeVersion}_amd64.deb`), rpm: join(prebuilt, `c/rookery-${upgradeVersion}-1.x86_64.rpm`) }
+    return
+  }
   // One commit, one SOURCE_DATE_EPOCH (the script's default is HEAD's time, which moves with new commits).
   const epoch = sh('git', ['-C', repo, 'log', '-1', '--format=%ct']).trim()
   first = await timed('build .deb (xz) and .rpm (zstd 9)', () => build(join(work, 'a'), { SOURCE_DATE_EPOCH: epoch }))
@@ -255,13 +261,16 @@ function stopContainer(): void {
   container = undefined
 }
 
+// The container's commands get a plain environment, not this test's (NODE_OPTIONS and the like).
+const cleanEnv = ['env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8']
+
 /** A command inside the container, through sh. */
 function inside(command: string, timeoutMs = 120_000): string {
-  return sh('nsenter', ['-t', String(container!.pid), '-a', 'sh', '-c', command], { timeoutMs })
+  return sh('nsenter', ['-t', String(container!.pid), '-a', ...cleanEnv, 'sh', '-c', command], { timeoutMs })
 }
 
 function insideStatus(command: string): { status: number | null; output: string } {
-  const r = spawnSync('nsenter', ['-t', String(container!.pid), '-a', 'sh', '-c', command], { encoding: 'utf8', timeout: 120_000 })
+  const r = spawnSync('nsenter', ['-t', String(container!.pid), '-a', ...cleanEnv, 'sh', '-c', command], { encoding: 'utf8', timeout: 120_000 })
   return { status: r.status, output: (r.stdout + r.stderr).trim() }
 }
 
@@ -282,7 +291,8 @@ const token = 'packaging-test-token-0123456789'
 const serverYaml = `listen: 127.0.0.1:8998
 public_url: http://127.0.0.1:8998
 publish_tokens: [${token}]
-torrent_port: 6881
+# Not the default 6881: the agent on this host, started by the install with the example config, has it.
+torrent_port: 6891
 announce_interval: 5s
 `
 // The admin's edit of the config the package created: it must survive the upgrade byte for byte.
@@ -308,9 +318,9 @@ function release(dir: string, tag: string, hookSeconds: number): void {
     join(dir, 'hook.sh'),
     `#!/bin/sh
 set -e
-echo "$(id -un) $(id -Gn | tr ' ' ,) $HOME $ROOKERY_TAG" > /tmp/hook-started-${tag}
+echo "$(id -un) $(id -Gn | tr ' ' ,) $HOME $ROOKERY_TAG" > /var/tmp/hook-started-${tag}
 sleep ${hookSeconds}
-echo done > /tmp/hook-done-${tag}
+echo done > /var/tmp/hook-done-${tag}
 `,
     { mode: 0o755 },
   )
@@ -328,6 +338,7 @@ test('.deb in a Debian root booted with systemd: install, deploy, upgrade during
   await timed('boot the container', () => startContainer(root))
 
   await timed('install, deploy, upgrade, boot unit, purge', async () => {
+    try {
     // Install
     inside('useradd --create-home --user-group hooker && groupadd hookgrp && usermod -aG hookgrp hooker')
     inside(`dpkg -i /root/rookery_${version}_amd64.deb`)
@@ -335,28 +346,33 @@ test('.deb in a Debian root booted with systemd: install, deploy, upgrade during
     assert.equal(inside('systemctl is-enabled rookery-agent.service rookery-server.service rookery-boot.service').trim(), 'enabled\nenabled\nenabled')
     await until('rookery-agent and rookery-server to be active', 20_000, () => insideStatus('systemctl is-active rookery-agent.service rookery-server.service').status === 0)
     assert.equal(inside('stat -c %U /var/lib/rookery/server').trim(), 'rookery')
-    assert.equal(inside('ps -o user= -C node | sort | tr "\\n" " "').trim(), 'root rookery', 'the agent runs as root, the server as rookery')
+    const owner = (unit: string) => inside(`stat -c %U /proc/$(systemctl show -P MainPID ${unit})`).trim()
+    assert.equal(owner('rookery-agent.service'), 'root')
+    assert.equal(owner('rookery-server.service'), 'rookery')
     assert.equal(inside('cat /etc/rookery/agent.yaml'), inside('cat /usr/share/rookery/agent.yaml'), 'postinst did not create agent.yaml from the example')
+
+    const healthz = "/usr/lib/rookery/node -e \"fetch('http://127.0.0.1:8998/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))\""
+    await until('the server to answer /healthz', 20_000, () => insideStatus(healthz).status === 0)
 
     // Deploy: the admin edits the config; publish with the installed CLI; the installed agent activates.
     writeFileSync(join(root, 'etc/rookery/agent.yaml'), agentYaml)
     inside('systemctl restart rookery-agent.service')
     const published = inside(`ROOKERY_TOKEN=${token} rookery publish /root/build-v1 --app web --tag v1 --server http://127.0.0.1:8998`)
     assert.match(published, /sha256/)
-    await until('v1 to be current with its hook done', 60_000, () => existsSync(join(root, 'tmp/hook-done-v1')))
+    await until('v1 to be current with its hook done', 60_000, () => existsSync(join(root, 'var/tmp/hook-done-v1')))
     assert.equal(readlinkSync(join(root, 'srv/web/current')), '/srv/web/releases/v1')
-    const [user, groups, home, tag] = readFileSync(join(root, 'tmp/hook-started-v1'), 'utf8').trim().split(' ')
+    const [user, groups, home, tag] = readFileSync(join(root, 'var/tmp/hook-started-v1'), 'utf8').trim().split(' ')
     assert.equal(user, 'hooker')
-    assert.deepEqual(groups!.split(',').sort(), ['hookgrp', 'hooker'], 'the hook did not get the user\'s supplementary groups')
+    assert.deepEqual(groups!.split(',').sort(), ['hooker', 'hookgrp'], 'the hook did not get the user\'s supplementary groups')
     assert.equal(home, '/home/hooker')
     assert.equal(tag, 'v1')
 
     // Upgrade while v2's hook runs: the agent's restart waits for the hook instead of killing it.
     inside(`ROOKERY_TOKEN=${token} rookery publish /root/build-v2 --app web --tag v2 --server http://127.0.0.1:8998`)
-    await until('v2 hook to start', 60_000, () => existsSync(join(root, 'tmp/hook-started-v2')))
+    await until('v2 hook to start', 60_000, () => existsSync(join(root, 'var/tmp/hook-started-v2')))
     const upgradeStarted = Date.now()
     inside(`dpkg -i /root/rookery_${upgradeVersion}_amd64.deb`, 120_000)
-    assert.ok(existsSync(join(root, 'tmp/hook-done-v2')), 'the upgrade killed the running hook (or did not wait for it)')
+    assert.ok(existsSync(join(root, 'var/tmp/hook-done-v2')), 'the upgrade killed the running hook (or did not wait for it)')
     timings.push(`upgrade during an 8 s hook: ${((Date.now() - upgradeStarted) / 1000).toFixed(1)} s`)
     assert.equal(inside('rookery --version').trim(), upgradeVersion)
     assert.equal(inside('cat /etc/rookery/agent.yaml'), agentYaml, 'the upgrade changed the edited agent.yaml')
@@ -366,25 +382,31 @@ test('.deb in a Debian root booted with systemd: install, deploy, upgrade during
     assert.doesNotMatch(JSON.stringify(state), /"v2"[^}]*"failed/i, 'the agent recorded v2 as failed')
 
     // Boot: rookery-boot.service is the first deploy of a fresh host (agent --once); it succeeds only deployed.
-    inside('systemctl stop rookery-agent.service && rm -rf /srv/web /var/lib/rookery/agent/* /tmp/hook-*')
+    inside('systemctl stop rookery-agent.service && rm -rf /srv/web /var/lib/rookery/agent/* /var/tmp/hook-*')
     inside('systemctl restart rookery-boot.service', 120_000)
     assert.equal(inside('systemctl is-active rookery-boot.service').trim(), 'active')
     assert.equal(readlinkSync(join(root, 'srv/web/current')), '/srv/web/releases/v2', 'rookery-boot.service did not deploy the current release')
-    assert.ok(existsSync(join(root, 'tmp/hook-done-v2')), 'rookery-boot.service finished before the hook did')
+    assert.ok(existsSync(join(root, 'var/tmp/hook-done-v2')), 'rookery-boot.service finished before the hook did')
     // --once against a server that is not there: exit 5 and one line saying so.
-    writeFileSync(join(root, 'tmp/unreachable.yaml'), agentYaml.replace('127.0.0.1:8998', '127.0.0.1:1').replace('/srv/web', '/srv/other'))
-    const once = insideStatus('rookery agent --once --config /tmp/unreachable.yaml 2>&1 >/dev/null')
+    writeFileSync(join(root, 'var/tmp/unreachable.yaml'), agentYaml.replace('127.0.0.1:8998', '127.0.0.1:1').replace('/srv/web', '/srv/other'))
+    const once = insideStatus('rookery agent --once --config /var/tmp/unreachable.yaml 2>&1 >/dev/null')
     assert.equal(once.status, 5, `agent --once against no server: ${once.output}`)
     assert.match(once.output, /^rookery: .*127\.0\.0\.1:1/m)
 
     // Purge: units stopped and gone, state and config removed; deployed releases and the user stay.
     inside('dpkg --purge rookery')
-    assert.notEqual(insideStatus('systemctl is-active rookery-agent.service rookery-server.service').output.includes('active\n'), true)
+    const states = insideStatus('systemctl is-active rookery-agent.service rookery-server.service rookery-boot.service').output.split('\n')
+    assert.deepEqual(states, ['inactive', 'inactive', 'inactive'], 'a rookery unit is still active after purge')
     assert.equal(insideStatus('pgrep -x node').status, 1, 'a rookery process survived the purge')
     for (const gone of ['var/lib/rookery', 'etc/rookery', 'usr/bin/rookery', 'usr/lib/systemd/system/rookery-agent.service', 'etc/systemd/system/multi-user.target.wants/rookery-agent.service']) {
       assert.ok(!existsSync(join(root, gone)), `/${gone} is still there after purge`)
     }
     assert.ok(existsSync(join(root, 'srv/web/releases/v2/index.html')), 'purge removed deployed releases')
+    } catch (err) {
+      // What the units said is what explains a failure here.
+      const journal = insideStatus('journalctl --no-pager -n 40 -u rookery-agent -u rookery-server -u rookery-boot').output
+      throw new Error(`${(err as Error).message}\n--- journal:\n${journal}`, { cause: err })
+    }
   })
   stopContainer()
 })
