@@ -1,4 +1,7 @@
 import WebTorrent from 'webtorrent'
+import { patchRarestPicker } from './picker.ts'
+
+patchRarestPicker()
 
 /**
  * A webtorrent client set up for a datacenter swarm instead of the internet: peers come only from our

@@ -73,3 +73,10 @@ declare module 'webtorrent' {
     address(): { address: string; family: string; port: number } | null
   }
 }
+
+// The rarest-first piece picker, patched by src/swarm/picker.ts.
+declare module 'webtorrent/lib/rarity-map.js' {
+  export default class RarityMap {
+    getRarestPiece(filter?: (index: number) => boolean): number
+  }
+}
