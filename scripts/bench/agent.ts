@@ -26,6 +26,9 @@ const { values: args } = parseArgs({
     'skip-peak': { type: 'boolean', default: false },
     // To try runtime settings on the agent only, e.g. --agent-env MALLOC_ARENA_MAX=2 --agent-env NODE_OPTIONS=--max-semi-space-size=1
     'agent-env': { type: 'string', multiple: true, default: [] },
+    // Peak run: have the agent write a Node diagnostic report at each new RSS high (20 MB steps) and print
+    // the split of the highest one: V8 heap, external memory (Buffers), and the rest (native, allocator).
+    diagnose: { type: 'boolean', default: false },
   },
 })
 
@@ -108,7 +111,13 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
   console.log(`# published in ${((performance.now() - t) / 1000).toFixed(0)} s (upload, server hash and torrent)`)
 
   const config = await writeAgentConfig(dir, server, 'peak')
+  const reports = join(dir, 'reports')
+  if (args.diagnose) {
+    await mkdir(reports)
+    agentEnv.NODE_OPTIONS = `${agentEnv.NODE_OPTIONS ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reports}`.trim()
+  }
   const agent = startAgent(dir, config, 'peak')
+  let reportedAt = 0
   const started = Date.now()
   const samples: Array<{ at: number; rss: number; anon: number }> = []
   const current = join(dir, 'peak', 'srv', 'web', 'current')
@@ -116,6 +125,10 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
   await waitFor('the agent to activate the 2 GiB release', async () => {
     const m = await memory(agent.pid)
     samples.push({ at: Date.now(), rss: m.rss, anon: m.anon })
+    if (args.diagnose && m.rss > reportedAt + 20e6 && m.rss > 150e6) {
+      reportedAt = m.rss
+      agent.child.kill('SIGUSR2')
+    }
     hwm = m.hwm
     return stat(current).then(() => true, () => false)
   }, 1_200_000, 200)
@@ -143,11 +156,26 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
     rows.push([`peak RSS: ${phase} (${((to - from) / 1000).toFixed(1)} s)`, mb(max), '<= 200 MB', max <= TARGETS.peakRss ? 'met' : 'NOT met'])
   }
   const maxSample = Math.max(...samples.map((s) => s.rss))
+  if (args.diagnose) await printDiagnosis(reports)
   rows.push(['peak RSS: whole deploy (VmHWM)', mb(hwm), '<= 200 MB', hwm <= TARGETS.peakRss ? 'met' : 'NOT met'])
   console.log(`# deploy took ${((finished - started) / 1000).toFixed(1)} s; ${samples.length} samples, max sampled VmRSS ${mb(maxSample)}; the "download" span ends at "download verified", so it includes the whole-tarball sha256`)
   const timeline = samples.filter((_, i) => i % 25 === 0).map((s) => `${((s.at - started) / 1000).toFixed(0)}s:${Math.round(s.rss / 1e6)}/${Math.round(s.anon / 1e6)}`)
   console.log(`# timeline (seconds:VmRSS/RssAnon in MB, every 5 s): ${timeline.join(' ')}`)
   return rows
+}
+
+/** The diagnostic report with the highest RSS: where the memory is. */
+async function printDiagnosis(reports: string): Promise<void> {
+  const { readdir } = await import('node:fs/promises')
+  type Report = { header: { filename: string }; javascriptHeap: { totalMemory: number; usedMemory: number; externalMemory: number; mallocedMemory: number; heapSpaces: Record<string, { memorySize: number; used: number }> }; resourceUsage: { rss: number } }
+  const all: Report[] = []
+  for (const f of await readdir(reports)) all.push(JSON.parse(await readFile(join(reports, f), 'utf8')) as Report)
+  if (all.length === 0) return console.log('# diagnose: no report written')
+  const r = all.sort((a, b) => Number(b.resourceUsage.rss) - Number(a.resourceUsage.rss))[0]!
+  const h = r.javascriptHeap
+  const rss = Number(r.resourceUsage.rss)
+  console.log(`# diagnose (highest of ${all.length} reports): RSS ${mb(rss)} = V8 heap ${mb(h.totalMemory)} (used ${mb(h.usedMemory)}) + external ${mb(h.externalMemory)} (Buffers/ArrayBuffers) + rest ${mb(rss - h.totalMemory - h.externalMemory)} (node binary pages, native code, allocator)`)
+  console.log(`# heap spaces (size/used MB): ${Object.entries(h.heapSpaces).filter(([, v]) => v.memorySize > 0).map(([k, v]) => `${k} ${(v.memorySize / 1e6).toFixed(1)}/${(v.used / 1e6).toFixed(1)}`).join(', ')}`)
 }
 
 await runBench(async () => {

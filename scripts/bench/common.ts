@@ -217,6 +217,8 @@ export interface WrkResult {
   p99: string
   /** Non-2xx/3xx answers, socket errors and timeouts, plus what a Lua `response` check counted as bad. */
   errors: number
+  /** wrk's own lines about errors, when there were any. */
+  errorText: string
 }
 
 /** wrk on the load core: one thread, `connections` connections, for `seconds`. */
@@ -231,5 +233,6 @@ export function wrk(url: string, opts: { seconds: number; connections: number; h
     Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0) +
     (socket ? Number(socket[1]) + Number(socket[3]) + Number(socket[4]) : 0) +
     Number(/^bad answers: (\d+)/m.exec(stdout)?.[1] ?? 0)
-  return { rps, p50: /^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '?', p99: /^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '?', errors }
+  const errorText = stdout.split('\n').filter((l) => /Socket errors|Non-2xx|^bad answers: [1-9]/.test(l)).map((l) => l.trim()).join('; ')
+  return { rps, p50: /^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '?', p99: /^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '?', errors, errorText }
 }
