@@ -94,7 +94,7 @@ const TAG = 'v1'
 function codeVersion(): FleetResult['rookery'] {
   const git = (...args: string[]) => execFileSync('git', args, { cwd: new URL('../..', import.meta.url), encoding: 'utf8', timeout: 10_000 }).trim()
   try {
-    return { commit: git('rev-parse', 'HEAD'), src_modified: git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean) }
+    return { commit: git('rev-parse', 'HEAD'), src_modified: git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).map((l) => l.trim()) }
   } catch {
     return { commit: 'unknown (not a git checkout)', src_modified: [] }
   }

@@ -1,16 +1,17 @@
 """Downloads one torrent with libtorrent (Debian's python3-libtorrent), creates DONE_FILE when it has every
 piece (its mtime is the completion time), then keeps seeding until killed.
 
-usage: /usr/bin/python3 lt-client.py TORRENT SAVE_DIR PORT DONE_FILE
+usage: /usr/bin/python3 lt-client.py TORRENT SAVE_DIR ADDRESS:PORT DONE_FILE
 """
 import sys
 import time
 
 import libtorrent as lt
 
-torrent, save_dir, port, done_file = sys.argv[1:5]
+torrent, save_dir, listen, done_file = sys.argv[1:5]
 session = lt.session({
-    'listen_interfaces': f'0.0.0.0:{port}',
+    # The host's own address only: a loopback listener would also announce, and fail, from 127.0.0.1.
+    'listen_interfaces': listen,
     # Peers come from the tracker only, over TCP, as for rookery.
     'enable_dht': False,
     'enable_lsd': False,

@@ -125,7 +125,7 @@ export async function runAria2(ctx: FleetContext): Promise<PhaseResult> {
       '--summary-interval=0',
       ctx.release.torrentFile,
     ],
-    trackerError: /Tracker request .* failed|Tracker returned failure/,
+    trackerError: /Exception: .*(Tracker returned failure|announce)/,
     doneAt: (_p, dir) => mtime(join(dir, `${file}.done`)),
   })
 }
@@ -133,7 +133,7 @@ export async function runAria2(ctx: FleetContext): Promise<PhaseResult> {
 /** python3-libtorrent (rasterbar) with its defaults, minus DHT/LSD/UPnP/NAT-PMP and uTP (TCP, like rookery). */
 export function runLibtorrent(ctx: FleetContext): Promise<PhaseResult> {
   return runClients(ctx, 'libtorrent', 'libtorrent swarm', {
-    argv: (_h, dir) => [DEBIAN_PYTHON, LT_CLIENT, ctx.release.torrentFile, dir, '6883', join(dir, 'done')],
+    argv: (h, dir) => [DEBIAN_PYTHON, LT_CLIENT, ctx.release.torrentFile, dir, `${h.addr}:6883`, join(dir, 'done')],
     trackerError: /^tracker error:/,
     doneAt: (_p, dir) => mtime(join(dir, 'done')),
   })

@@ -54,7 +54,7 @@ export function cpuVerdict(p: FleetResult['phases'][number]): string {
   const own = ownShare(p)
   const others = Math.max(0, p.cpu.mean_busy - own)
   const pct = (x: number) => `${Math.round(x * 100)}%`
-  const who = `this phase used ${pct(own)} of the cores, other processes about ${pct(others)}`
+  const who = `its processes used ${pct(own)} of the cores, the rest (other processes, kernel packet work) about ${pct(others)}`
   if (p.cpu.saturated_share >= 0.5) {
     return `CPU-bound: all cores >= 95% busy for ${pct(p.cpu.saturated_share)} of ${p.cpu.seconds} s; ${who}${others > 0.25 ? ' (figures not clean: rerun on an idle machine)' : ''}`
   }
