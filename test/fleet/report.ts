@@ -118,7 +118,7 @@ export async function writeReport(result: FleetResult, dir: string, printed: str
     'set ylabel "seconds (log scale)"',
     'set logscale y',
     'set grid',
-    'set key inside left top box opaque',
+    'set key outside bottom center horizontal',
     `set xrange [0:${o.hosts + 1}]`,
     `plot ${plots.join(', \\\n  ')}`,
   ].join('\n')
