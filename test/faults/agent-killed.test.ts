@@ -131,7 +131,7 @@ test('agent killed during the download: restarts, resumes, converges', { timeout
   assert.deepEqual(await readdir(join(lab.deployDir(host), 'releases')).catch(() => []), [])
 
   lab.startAgent(host)
-  await waitFor('dl on v1', async () => (await lab.currentTag(host)) === 'v1' && (await hookFile(host, 'hook.done')).length > 0, 60_000)
+  await lab.waitActivated(host, 'v1')
   console.log(`# ${await stopWatch()} observations of current, all complete or absent`)
   await assertConverged(host, 1)
   // The second run resumed: it kept the verified pieces of the first and received less than the whole.
@@ -157,7 +157,7 @@ test('agent killed as soon as the download is verified (during the extraction): 
   assert.deepEqual(await hookFile(host, 'hook.pids'), [])
 
   lab.startAgent(host)
-  await waitFor('ex on v1', async () => (await lab.currentTag(host)) === 'v1' && (await hookFile(host, 'hook.done')).length > 0, 60_000)
+  await lab.waitActivated(host, 'v1')
   console.log(`# ${await stopWatch()} observations of current, all complete or absent`)
   await assertConverged(host, 1)
   await lab.stopAgents(host)
@@ -184,8 +184,7 @@ test('agent killed during the hook: restarts and redoes the activation, hook run
   assert.deepEqual((await lab.state(host)).apps.web.activating, { tag: 'v1', previous: null })
 
   const restarted = lab.startAgent(host)
-  await waitFor('the hook to finish after the restart', async () => (await hookFile(host, 'hook.done')).length > 0, 60_000)
-  await waitFor('the activation to be recorded', async () => (await lab.state(host)).apps.web.activating === undefined, 10_000)
+  await lab.waitActivated(host, 'v1')
   console.log(`# ${await stopWatch()} observations of current, all complete or absent`)
   await assertConverged(host, 2)
   const log = await readLog(restarted.logFile)

@@ -76,7 +76,7 @@ test('disk full in deploy_to: a clear transient error, no staging left, current 
 
   await run('mount', ['-o', 'remount,size=64m', mounted!])
   const remounted = Date.now()
-  await waitFor('host on v2', async () => (await lab.currentTag('host')) === 'v2', 60_000)
+  await lab.waitActivated('host', 'v2')
   console.log(`# on v2 ${Date.now() - remounted} ms after the filesystem grew`)
   assert.equal(await lab.checkCurrent('host', expected), 'v2')
   assert.deepEqual(await lab.stagingDirs('host'), [])

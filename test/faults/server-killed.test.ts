@@ -25,20 +25,30 @@ test('the server is killed mid-transfer: hosts finish after it comes back, and i
   const source = join(lab.root, 'source')
   await makeReleaseTree(source, 8 * 1024 * 1024, '#!/bin/sh\necho ok\n')
   const expected = { v1: await treeDigest(source) }
-  await lab.publish('v1', source)
-  const manifestBefore = await lab.manifest()
-  const size = manifestBefore.apps.web!.releases[0]!.size
-
+  // The hosts are up before the publish, so they all start downloading at about the same time.
   for (const host of HOSTS) {
     await lab.agentConfig(host, { agent: { webseed_fallback: '3s', stall_timeout: '30s' } })
     lab.startAgent(host)
   }
+  await waitFor('every host to poll', async () => {
+    return (await Promise.all(HOSTS.map(async (h) => (await lab.agentLog(h)).some((l) => l.msg === 'agent started')))).every(Boolean)
+  }, 30_000)
+  await lab.publish('v1', source)
+  const manifestBefore = await lab.manifest()
+  const etag = async () => (await fetch(`${lab.url}/manifest`)).headers.get('etag')
+  const etagBefore = await etag()
+  assert.ok(etagBefore)
+  const size = manifestBefore.apps.web!.releases[0]!.size
+
   const downloading = async (host: string) => (await lab.agentLog(host)).some((l) => l.msg === 'download started')
   await waitForFast('every host downloading, a quarter of the release sent by the origin', async () => {
     return (await Promise.all(HOSTS.map(downloading))).every(Boolean) && (await lab.stats()).origin_seeder_uploaded_bytes > size / 4
   }, 60_000)
+  const sent = (await lab.stats()).origin_seeder_uploaded_bytes
   await lab.kill(lab.server!)
   const killedAt = Date.now()
+  console.log(`# server killed after the origin sent ${sent} bytes of ${size}`)
+  assert.ok(sent < size * 0.75, `the origin had sent ${sent} of ${size} bytes when the hosts were all downloading: too late to test anything`)
   assert.deepEqual(await Promise.all(HOSTS.map((h) => lab.currentTag(h))), [null, null, null], 'a host finished before the kill')
 
   // While the server is down, no host can finish (together they have less than the whole) nor end up on a
@@ -64,6 +74,7 @@ test('the server is killed mid-transfer: hosts finish after it comes back, and i
 
   // The manifest is back as it was, ETag included.
   assert.deepEqual(await lab.manifest(), manifestBefore)
+  assert.equal(await etag(), etagBefore)
   // The tokens are back: the same token publishes, another one is refused.
   const wrong = await runRookery(['publish', source, '--app', 'web', '--tag', 'v2', '--server', lab.url], { ROOKERY_TOKEN: 'not-the-token-0123456789' })
   assert.equal(wrong.code, 4, wrong.stderr)
@@ -78,10 +89,10 @@ test('the server is killed mid-transfer: hosts finish after it comes back, and i
   await lab.agentConfig('late', { agent: { webseed_fallback: '10m', stall_timeout: '30s' } })
   lab.startAgent('late')
   const lateStarted = Date.now()
-  await waitFor('the late host on v1', async () => (await lab.currentTag('late')) === 'v1', 60_000)
+  const deploy = await waitFor('the late host on v1', async () => (await lab.state('late')).apps?.web?.last_deploy, 60_000)
   console.log(`# late host on v1 in ${Date.now() - lateStarted} ms`)
+  assert.equal(deploy.tag, 'v1')
   assert.equal(await lab.checkCurrent('late', expected), 'v1')
-  const deploy = (await lab.state('late')).apps.web.last_deploy
   assert.equal(deploy.downloaded_from_webseed, 0)
   assert.ok(deploy.downloaded_from_peers >= size, `the late host received ${deploy.downloaded_from_peers} of ${size} bytes from peers`)
   const stats = await lab.stats()

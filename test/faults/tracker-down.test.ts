@@ -56,6 +56,7 @@ test('the tracker is down when the hosts start: downloads start within seconds o
   const firstData = Date.now() - up
   await waitFor('every host on v1', async () => (await Promise.all(HOSTS.map((h) => lab.currentTag(h)))).every((t) => t === 'v1'), 60_000, 100)
   const allOn = Date.now() - up
+  for (const host of HOSTS) await lab.waitActivated(host, 'v1', 10_000)
   console.log(`# tracker up -> first data from the origin: ${firstData} ms; -> every host on v1: ${allOn} ms`)
   // Re-announce delays: 5 s for the seeder, 3 s for the hosts; the default poll interval is 10 s.
   assert.ok(firstData < 10_000, `the first data came ${firstData} ms after the tracker came up`)

@@ -206,6 +206,11 @@ export class Lab {
     return out
   }
 
+  /** Waits until a host's agent logged 'release activated' for a tag (state saved, hook done). */
+  async waitActivated(host: string, tag: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(`${host} to activate ${tag}`, async () => (await this.agentLog(host)).some((l) => l.msg === 'release activated' && l.tag === tag), timeoutMs)
+  }
+
   async currentTag(host: string): Promise<string | null> {
     return readlink(join(this.deployDir(host), 'current')).then((t) => t.split('/').at(-1)!, () => null)
   }
