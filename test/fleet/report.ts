@@ -119,6 +119,7 @@ export async function writeReport(result: FleetResult, dir: string, printed: str
     'set logscale y',
     'set grid',
     'set key outside bottom center horizontal',
+    'set bmargin 7',
     `set xrange [0:${o.hosts + 1}]`,
     `plot ${plots.join(', \\\n  ')}`,
   ].join('\n')
