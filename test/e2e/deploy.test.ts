@@ -66,6 +66,14 @@ async function hookLines(deployDir: string): Promise<string[][]> {
   return text.split('\n').filter(Boolean).map((l) => l.split('|'))
 }
 
+/** `current` switches before the hook runs: wait until every host's hook wrote its line for `tag`. */
+async function hooksRan(count: number, tag: string): Promise<void> {
+  await waitFor(`the hook to run for ${tag} on every host`, async () => {
+    const all = await Promise.all(deployDirs.map(hookLines))
+    return all.every((lines) => lines.length >= count && lines.at(-1)?.[1] === tag)
+  }, 60_000)
+}
+
 async function downloadsStarted(agent: Daemon, tag: string): Promise<number> {
   return (await agent.logLines()).filter((l) => l.msg === 'download started' && l.tag === tag).length
 }
@@ -106,6 +114,7 @@ test('three agents deploy a release, follow a publish and a rollback, refuse a r
   const started = Date.now()
   await waitFor('every host on v1', async () => (await currentTags()).every((t) => t === 'v1'), 90_000)
   console.log(`# deploy of ${RELEASE_BYTES / 2 ** 20} MiB to ${AGENTS} hosts: ${Date.now() - started} ms from agent start`)
+  await hooksRan(1, 'v1')
 
   const expected = await treeDigest(source)
   assert.ok(!Object.keys(expected).some((p) => p.startsWith('.git')))
@@ -128,6 +137,7 @@ test('three agents deploy a release, follow a publish and a rollback, refuse a r
   await appendFile(join(source, 'README.txt'), 'second release\n')
   await publish('v2', source)
   await waitFor('every host on v2', async () => (await currentTags()).every((t) => t === 'v2'), 90_000)
+  await hooksRan(2, 'v2')
   const expectedV2 = await treeDigest(source)
   for (const dir of deployDirs) {
     assert.deepEqual(await treeDigest(join(dir, 'current')), expectedV2)
@@ -140,6 +150,7 @@ test('three agents deploy a release, follow a publish and a rollback, refuse a r
   assert.equal(rollback.code, 0, rollback.stderr)
   assert.match(rollback.stdout, /web: current v2 -> v1/)
   await waitFor('every host back on v1', async () => (await currentTags()).every((t) => t === 'v1'), 60_000)
+  await hooksRan(3, 'v1')
   for (const [i, dir] of deployDirs.entries()) {
     assert.equal(await downloadsStarted(agents[i]!, 'v1'), 1, `host${i} downloaded v1 again`)
     const lines = await hookLines(dir)
