@@ -114,6 +114,14 @@ export class Agent {
         onChange: () => void this.reconcile(this.#config.seed_window),
       })
     }
+    // node-cron writes coloured lines of its own to stdout, which would break the JSON log. A skipped or
+    // overlapping tick is harmless here (runs never overlap; the long-poll and the next tick follow).
+    cron.setLogger({
+      info: (message) => this.#log.debug({ cron: message }, 'scheduler'),
+      warn: (message) => this.#log.debug({ cron: message }, 'scheduler'),
+      error: (message) => this.#log.error({ cron: String(message) }, 'scheduler error'),
+      debug: () => {},
+    })
     this.#task = cron.schedule(this.#config.schedule, () => this.reconcile(this.#config.seed_window).then(() => undefined), {
       name: 'rookery-poll',
       noOverlap: true,

@@ -76,12 +76,12 @@ export function announceProblem(url: string): string | undefined {
   const query = url.slice(url.indexOf('?') + 1)
   if (!url.includes('?')) return 'missing query'
   if (query.length > MAX_QUERY) return `query over ${MAX_QUERY} bytes`
-  // info_hash and peer_id are binary: only the plain fields are decoded here.
+  // info_hash, peer_id and key (BEP 7) may be raw bytes: only the fields checked here are decoded.
   const fields = new Map<string, string>()
   for (const pair of query.split('&')) {
     const eq = pair.indexOf('=')
     const key = eq === -1 ? pair : pair.slice(0, eq)
-    if (key === 'info_hash' || key === 'peer_id') continue
+    if (key !== 'event' && !NUMERIC.includes(key)) continue
     let value: string
     try {
       value = decodeURIComponent(eq === -1 ? '' : pair.slice(eq + 1))
