@@ -1,4 +1,5 @@
-import { readdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
+import { lockStateDir } from './lock.ts'
 import { join } from 'node:path'
 import cron, { type ScheduledTask } from 'node-cron'
 import type WebTorrent from 'webtorrent'
@@ -60,6 +61,7 @@ export class Agent {
   #reporter: Reporter | undefined
   readonly #metrics = new AgentMetrics()
   #metricsServer: Server | undefined
+  #unlock: (() => Promise<void>) | undefined
   #pollFailures = 0
   #nextPollAt = 0
   readonly #warnedUnsigned = new Set<string>()
@@ -75,10 +77,21 @@ export class Agent {
 
   /** Loads state and opens the swarm listener. */
   async init(): Promise<void> {
+    await mkdir(this.#config.state_dir, { recursive: true })
+    this.#unlock = await lockStateDir(this.#config.state_dir)
+    try {
+      await this.#open()
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  async #open(): Promise<void> {
     await this.#state.load()
     const client = createSwarmClient({ torrentPort: this.#config.torrent_port })
     client.on('error', (err: Error) => this.#log.error({ err: err.message }, 'swarm error'))
-    await whenListening(client)
+    await whenListening(client, this.#config.torrent_port)
     this.#client = client
     this.#linger = new Linger(client, this.#log, (app, bytes) => this.#metrics.uploadBytes.inc({ app }, bytes))
     if (this.#config.metrics_listen) {
@@ -156,6 +169,7 @@ export class Agent {
     await this.#running?.catch(() => undefined)
     await this.#linger?.stopAll()
     if (this.#client) await destroySwarmClient(this.#client)
+    await this.#unlock?.()
   }
 
   async #reconcile(seedWindowMs: number): Promise<ReconcileResult> {

@@ -27,7 +27,8 @@ export const serverConfigSchema = z
     keep_releases: z.number().int().min(1).default(5),
     max_upload_size: size.prefault('20GiB'),
     /** Port of the origin seeder's BitTorrent listener; 0 picks a free one. */
-    torrent_port: port.default(6881),
+    /** Apart from the agents' 6881, so one host can run both. */
+    torrent_port: port.default(6880),
     /** Cap on the origin seeder's upload, in bytes per second (0: none), so the fleet trades among itself. */
     origin_upload_limit: size.prefault(0),
     /** How often agents re-announce to the tracker. Short: a datacenter tracker is cheap to ask. */

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from '../log.ts'
+import { ExitCode, RookeryError } from '../errors.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import type { ServerConfig } from './config.ts'
 import { HttpError, sendError } from './http-util.ts'
@@ -41,7 +42,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
   })
   const client = createSwarmClient({ torrentPort: config.torrent_port, uploadLimit: config.origin_upload_limit })
   client.on('error', (err: Error) => log.error({ err: err.message }, 'origin seeder error'))
-  await whenListening(client)
+  await whenListening(client, config.torrent_port)
   const seeder = new OriginSeeder(client, store, log)
 
   const waiters = new ManifestWaiters()
@@ -103,7 +104,9 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
 
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new RookeryError('ROOKERY_LISTEN', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { exitCode: ExitCode.usage, hint: 'change `listen` in the server config, or stop what uses the port' })),
+    )
     server.listen(port, host, () => {
       server.off('error', reject)
       resolve()

@@ -1,5 +1,6 @@
 import WebTorrent from 'webtorrent'
 import { patchRarestPicker } from './picker.ts'
+import { ExitCode, RookeryError } from '../errors.ts'
 
 patchRarestPicker()
 
@@ -34,10 +35,14 @@ export function createSwarmClient(options: SwarmClientOptions): WebTorrent {
 }
 
 /** Resolves once the client listens for peers (so its port is known), rejects on a listen error. */
-export function whenListening(client: WebTorrent): Promise<void> {
+export function whenListening(client: WebTorrent, port: number): Promise<void> {
   if (client.listening) return Promise.resolve()
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err)
+    const onError = (err: Error) =>
+      reject(new RookeryError('ROOKERY_LISTEN', `cannot listen for peers on TCP port ${port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, {
+        exitCode: ExitCode.usage,
+        hint: 'another process uses it (a server and an agent on one host need different torrent_port values)',
+      }))
     client.once('error', onError)
     client.once('listening', () => {
       client.off('error', onError)

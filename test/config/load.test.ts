@@ -271,7 +271,7 @@ describe('serverConfigSchema', () => {
     max_hosts: 100_000,
     keep_releases: 5,
     max_upload_size: 20 * 1024 ** 3,
-    torrent_port: 6881,
+    torrent_port: 6880,
     origin_upload_limit: 0,
     announce_interval: 30_000,
     max_peers_per_swarm: 20_000,
