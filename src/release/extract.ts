@@ -71,7 +71,12 @@ export async function extractRelease(
     return result
   } catch (err) {
     await rm(staging, { recursive: true, force: true })
-    throw err instanceof RookeryError ? err : ioError(tarball, err)
+    const error = err instanceof RookeryError ? err : ioError(tarball, err)
+    // A full or read-only disk is about where the release goes: name that place, not the tarball.
+    if (error.code === 'ROOKERY_EXTRACT_IO' && error.cause instanceof Error) {
+      throw new RookeryError('ROOKERY_EXTRACT_IO', `cannot extract ${path.basename(tarball)} into ${target}: ${error.cause.message}`, { cause: error.cause })
+    }
+    throw error
   }
 }
 
