@@ -10,6 +10,12 @@ export interface TrafficStats {
   uploaded: number
 }
 
+/**
+ * webtorrent keeps 20 recently read pieces in memory by default: 80 MB with the 4 MiB pieces of a large
+ * release, and a copy of what the OS page cache already holds for reading pieces back to peers.
+ */
+const STORE_CACHE_SLOTS = 0
+
 /** Counts received bytes per source type from the moment it is attached. */
 export function countTraffic(torrent: Torrent): () => TrafficStats {
   let fromPeers = 0
@@ -65,6 +71,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
     const torrent = client.add(parsed, {
       path: options.dir,
       strategy: 'rarest',
+      storeCacheSlots: STORE_CACHE_SLOTS,
       ...(options.announce ? { announce: options.announce } : {}),
     })
     const traffic = countTraffic(torrent)
@@ -154,6 +161,7 @@ export function seedTorrent(
       path: dir,
       skipVerify: options.skipVerify,
       strategy: 'rarest',
+      storeCacheSlots: STORE_CACHE_SLOTS,
       ...(options.announce ? { announce: options.announce } : {}),
     })
     torrent.once('error', reject)
