@@ -71,6 +71,7 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
       // Logged, not fatal: webtorrent asks another source; the first few and then every 100th are enough.
       if (total <= 3 || total % 100 === 0) log.warn({ piece, corrupt_pieces: total }, 'piece failed verification: a source sent corrupt data')
     },
+    onPeerDropped: (peer, strikes) => log.warn({ peer, strikes }, 'peer dropped: it sent pieces that failed verification'),
     ...(ctx.config.webseed_fallback > 0 ? { webseedFallbackMs: ctx.config.webseed_fallback } : {}),
     ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
   })

@@ -2,6 +2,7 @@ import type WebTorrent from 'webtorrent'
 import type { Torrent, Wire } from 'webtorrent'
 import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
+import { dropCorruptPeers } from './corrupt-peers.ts'
 
 /** Bytes a torrent received, split by source, so a deploy can say how much the swarm saved the origin. */
 export interface TrafficStats {
@@ -15,6 +16,9 @@ export interface TrafficStats {
  * release, and a copy of what the OS page cache already holds for reading pieces back to peers.
  */
 const STORE_CACHE_SLOTS = 0
+
+/** Pieces failing verification that a peer may send before it is dropped (one may be bad luck). */
+const CORRUPT_STRIKES = 2
 
 /** Counts received bytes per source type from the moment it is attached. */
 export function countTraffic(torrent: Torrent): () => TrafficStats {
@@ -46,6 +50,8 @@ export interface DownloadOptions {
   onProgress?: (downloaded: number, total: number) => void
   /** A piece failed its SHA-1 check (a source sent bad data); webtorrent drops it and asks again. */
   onCorruptPiece?: (index: number, total: number) => void
+  /** A peer was disconnected for sending pieces that failed verification. */
+  onPeerDropped?: (peer: string, strikes: number) => void
   signal?: AbortSignal
 }
 
@@ -75,6 +81,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
       ...(options.announce ? { announce: options.announce } : {}),
     })
     const traffic = countTraffic(torrent)
+    dropCorruptPeers(torrent, { maxStrikes: CORRUPT_STRIKES, onDrop: (peer, strikes) => options.onPeerDropped?.(peer, strikes) })
     // Progress is a new high of received bytes. webtorrent's `downloaded` also counts pieces in flight and
     // drops again when one fails verification, so comparing it for change would take a source that sends
     // nothing but corrupt pieces for progress, and the watchdog would never fire.

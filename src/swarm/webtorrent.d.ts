@@ -33,6 +33,9 @@ declare module 'webtorrent' {
     type: 'webrtc' | 'tcpIncoming' | 'tcpOutgoing' | 'utpIncoming' | 'utpOutgoing' | 'webSeed'
     remoteAddress?: string
     remotePort?: number
+    /** Hex peer id, once the handshake is done. */
+    peerId?: string
+    destroy(): void
     downloaded: number
     uploaded: number
   }
