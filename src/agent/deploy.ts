@@ -78,13 +78,13 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
   const downloadMs = Date.now() - started
   const tarball = join(dir, info.name)
   const layout = new AppLayout(app.deploy_to)
+  const traffic = download.traffic()
   try {
     const digest = await sha256File(tarball)
     if (digest !== release.sha256) {
       await rm(dir, { recursive: true, force: true })
       throw new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `downloaded ${info.name} has sha256 ${digest}, the manifest says ${release.sha256}`)
     }
-    const traffic = download.traffic()
     log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
     report({ phase: 'verified', timings: { download_ms: downloadMs } })
     ctx.metrics.downloadBytes.inc({ app: app.name, source: 'peer' }, traffic.fromPeers)
@@ -104,7 +104,6 @@ export async function installRelease(ctx: DeployContext, app: AppConfig, release
   }
 
   ctx.linger.hold(download.torrent, dir, ctx.seedWindowMs, download.traffic, { app: app.name, tag: release.tag })
-  const traffic = download.traffic()
   await activateRelease(ctx, app, release.tag, {
     tag: release.tag,
     at: new Date().toISOString(),

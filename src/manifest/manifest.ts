@@ -69,13 +69,6 @@ export function manifestEtag(bytes: Buffer): string {
   return `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"`
 }
 
-/** The release currently wanted for an app, if the manifest names one that it lists. */
-export function currentRelease(manifest: Manifest, app: string): ReleaseEntry | undefined {
-  const entry = manifest.apps[app]
-  if (!entry || entry.current === null) return undefined
-  return entry.releases.find((r) => r.tag === entry.current)
-}
-
 /** Where a release's files live under the server's public URL; shared by the server and `publish`. */
 export function releaseUrls(publicUrl: string, app: string, tag: string, tarball: string) {
   const base = publicUrl.replace(/\/+$/, '')

@@ -8,11 +8,6 @@ import type { ServerResponse } from 'node:http'
 export class ManifestWaiters {
   readonly #waiting = new Map<ServerResponse, { timer: NodeJS.Timeout; answer: (res: ServerResponse) => void }>()
 
-  /** Number of requests being held. */
-  get size(): number {
-    return this.#waiting.size
-  }
-
   /** Holds `res` until release() or `waitMs`, then calls `answer(res)` (which reads the manifest then). */
   hold(res: ServerResponse, waitMs: number, answer: (res: ServerResponse) => void): void {
     const timer = setTimeout(() => {

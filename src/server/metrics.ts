@@ -14,6 +14,11 @@ export class ServerMetrics {
   readonly reports = new Counter({ name: 'rookery_reports_total', help: 'Agent status reports accepted', registers: [this.registry] })
   readonly webseedBytes = new Counter({ name: 'rookery_webseed_bytes_total', help: 'Bytes served by the HTTP webseed', registers: [this.registry] })
 
+  /** Bytes the webseed served since start (also in /api/v1/stats). */
+  async webseedBytesServed(): Promise<number> {
+    return (await this.webseedBytes.get()).values[0]?.value ?? 0
+  }
+
   /** Registers the gauges that read `ctx` when scraped. */
   observe(ctx: RouteContext): void {
     const registers = [this.registry]

@@ -17,8 +17,6 @@ export interface RouteContext extends PublishContext, StatusContext {
   waiters: ManifestWaiters
   tokens: readonly string[]
   version: string
-  /** Bytes served by the webseed since start. */
-  stats: { webseedBytes: number }
   metrics: ServerMetrics
 }
 
@@ -57,7 +55,7 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
   }
   if (read && url.pathname === '/api/v1/stats') {
     return sendJson(res, 200, {
-      webseed_bytes: ctx.stats.webseedBytes,
+      webseed_bytes: await ctx.metrics.webseedBytesServed(),
       origin_seeder_uploaded_bytes: ctx.seeder.uploaded(),
       swarms: ctx.tracker.swarms(),
     })
@@ -126,12 +124,7 @@ function serveTarball(req: IncomingMessage, res: ServerResponse, ctx: RouteConte
   }
   // `send` does Range (206, 416), conditional requests and ETags; a release tarball never changes.
   send(req, `/${app}/${tag}/${file}`, { root: ctx.store.releasesDir, immutable: true, maxAge: '1y' })
-    .on('stream', (stream) =>
-      stream.on('data', (chunk: Buffer) => {
-        ctx.stats.webseedBytes += chunk.length
-        ctx.metrics.webseedBytes.inc(chunk.length)
-      }),
-    )
+    .on('stream', (stream) => stream.on('data', (chunk: Buffer) => ctx.metrics.webseedBytes.inc(chunk.length)))
     .on('error', (err: Error & { status?: number }) => sendError(res, err.status ?? 500, 'ROOKERY_WEBSEED', err.message))
     .pipe(res)
 }

@@ -64,7 +64,6 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     metrics: new ServerMetrics(),
     version,
     log,
-    stats: { webseedBytes: 0 },
   }
   ctx.metrics.observe(ctx)
   const http = createServer((req, res) => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
-  currentRelease,
   emptyManifest,
   manifestEtag,
   manifestSchema,
@@ -9,6 +8,7 @@ import {
   serializeManifest,
 } from '../../src/manifest/manifest.ts'
 import type { Manifest } from '../../src/manifest/manifest.ts'
+import { desiredRelease } from '../../src/manifest/cohort.ts'
 import { manifestWith, release } from './fixtures.ts'
 
 describe('serializeManifest', () => {
@@ -71,7 +71,7 @@ describe('manifestEtag', () => {
   })
 })
 
-describe('currentRelease', () => {
+describe('desiredRelease without rollout or pins: the current release', () => {
   const manifest: Manifest = {
     ...manifestWith(['v1', 'v2', 'v3'], 'v2'),
     apps: {
@@ -88,7 +88,7 @@ describe('currentRelease', () => {
   ]
   for (const [app, tag] of cases) {
     test(`${app} -> ${tag}`, () => {
-      const entry = currentRelease(manifest, app)
+      const entry = desiredRelease(manifest, app, { host: 'h1', groups: [] })
       assert.equal(entry?.tag, tag)
       if (tag) assert.deepEqual(entry, release(tag))
     })
