@@ -43,7 +43,7 @@ export class OriginSeeder {
       const size = (await stat(this.#store.tarballPath(app, tag))).size
       if (size !== release.size) throw new Error(`tarball is ${size} bytes, manifest says ${release.size}`)
       const torrentFile = await readFile(this.#store.torrentPath(app, tag))
-      const torrent = await seedTorrent(this.#client, torrentFile, this.#store.releaseDir(app, tag), { skipVerify: true })
+      const torrent = await seedTorrent(this.#client, torrentFile, this.#store.releaseDir(app, tag), { skipVerify: true, superSeed: true })
       this.#torrents.set(key, torrent)
       this.#log.info({ app, tag, infohash: release.infohash }, 'origin seeding')
     } catch (err) {

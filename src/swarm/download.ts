@@ -3,6 +3,7 @@ import type { Torrent, Wire } from 'webtorrent'
 import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { dropCorruptPeers } from './corrupt-peers.ts'
+import { superSeed } from './super-seed.ts'
 
 /** Bytes a torrent received, split by source, so a deploy can say how much the swarm saved the origin. */
 export interface TrafficStats {
@@ -16,6 +17,13 @@ export interface TrafficStats {
  * release, and a copy of what the OS page cache already holds for reading pieces back to peers.
  */
 const STORE_CACHE_SLOTS = 0
+
+/**
+ * Peers served at once per torrent. webtorrent, like internet clients, unchokes 10 and rotates them every
+ * 10 s to reward peers that upload back; a datacenter has no free riders, and a host choked by the one
+ * peer holding a fresh piece waits. Every interested peer is served.
+ */
+const UNCHOKED_PEERS = 1_000_000
 
 /** Pieces failing verification that a peer may send before it is dropped (one may be bad luck). */
 const CORRUPT_STRIKES = 2
@@ -78,6 +86,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
       path: options.dir,
       strategy: 'rarest',
       storeCacheSlots: STORE_CACHE_SLOTS,
+      uploads: UNCHOKED_PEERS,
       ...(options.announce ? { announce: options.announce } : {}),
     })
     const traffic = countTraffic(torrent)
@@ -161,7 +170,7 @@ export function seedTorrent(
   client: WebTorrent,
   torrentFile: Buffer,
   dir: string,
-  options: { skipVerify: boolean; announce?: string[] },
+  options: { skipVerify: boolean; announce?: string[]; superSeed?: boolean },
 ): Promise<Torrent> {
   return new Promise((resolve, reject) => {
     const torrent = client.add(torrentFile, {
@@ -169,8 +178,10 @@ export function seedTorrent(
       skipVerify: options.skipVerify,
       strategy: 'rarest',
       storeCacheSlots: STORE_CACHE_SLOTS,
+      uploads: UNCHOKED_PEERS,
       ...(options.announce ? { announce: options.announce } : {}),
     })
+    if (options.superSeed) superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: SUPER_SEED_WINDOW_MS })
     torrent.once('error', reject)
     torrent.once('ready', () => resolve(torrent))
     // A seeder whose first announce failed (tracker down or not started yet) would wait 30 minutes.
@@ -187,6 +198,9 @@ export function seedTorrent(
 }
 
 const SEED_REANNOUNCE_MS = 5000
+
+/** A super-seeding origin offers each peer about a second of what it sends that peer. */
+const SUPER_SEED_WINDOW_MS = 1000
 
 /** Removes a torrent from the client without deleting its file. */
 export function stopTorrent(client: WebTorrent, torrent: Torrent): Promise<void> {

@@ -1,12 +1,20 @@
 import RarityMap from 'webtorrent/lib/rarity-map.js'
 
 /**
- * webtorrent's rarest-first picker asks RarityMap for the rarest piece matching a filter, and when it
- * cannot request that piece (because this host already has it) it marks it tried and scans all pieces
- * again. Pieces already verified are the common case late in a download, so each received block costs
- * O(pieces x verified pieces): profiled at over half the CPU of a download (128 MiB, 512 pieces). Skipping
- * verified pieces inside the scan makes the first candidate usable almost always. Same choice of piece,
- * minus the work. Applied once, to the class, when the swarm module loads.
+ * Two changes to webtorrent's rarest-first picker (RarityMap.getRarestPiece), applied once to the class
+ * when the swarm module loads. Both keep "rarest first"; they change which piece wins and how much work
+ * finding it costs.
+ *
+ * 1. Between equally rare pieces, finish a started one first. webtorrent breaks ties between equally rare pieces at random, also for a
+ *    wire whose pipeline has room for only a block or two: each request then starts another piece, so a
+ *    host holds dozens of half-fetched pieces, completes (and announces with HAVE) few, and other hosts,
+ *    seeing those pieces as still rare, fetch the same ones from the origin. Measured with 12 hosts: the
+ *    origin had been asked for blocks of 99 of 128 pieces after 5 s but sent only 25 whole, and sent 2.9 x
+ *    the release in all. Preferring a started piece that still has unrequested blocks (what libtorrent
+ *    calls prefer-partial) completes pieces one after another and announces them early.
+ * 2. Skip verified pieces. When the rarest candidate cannot be requested because this host already has it,
+ *    webtorrent marks it tried and scans every piece again: O(pieces x verified pieces) per received block,
+ *    profiled at over half the CPU of a download (128 MiB, 512 pieces).
  */
 let patched = false
 
@@ -15,12 +23,50 @@ export function patchRarestPicker(): void {
   patched = true
   const original = RarityMap.prototype.getRarestPiece
   RarityMap.prototype.getRarestPiece = function (this: RarityMapInstance, filter?: (index: number) => boolean): number {
-    const have = this._torrent?.bitfield
-    if (!have) return original.call(this, filter)
-    return original.call(this, (index: number) => !have.get(index) && (filter === undefined || filter(index)))
+    const torrent = this._torrent
+    const have = torrent?.bitfield
+    if (!torrent || !have) return original.call(this, filter)
+    return rarestPiece(torrent.pieces, this._pieces, (index) => !have.get(index) && (filter === undefined || filter(index)))
   }
 }
 
+/**
+ * Among the pieces passing `wanted`, the least available; between equally rare ones, a started piece with
+ * blocks nobody was asked for yet, else one at random (as webtorrent does). -1 when none passes.
+ */
+export function rarestPiece(pieces: ReadonlyArray<PieceInstance | null>, availability: readonly number[], wanted: (index: number) => boolean): number {
+  let min = Infinity
+  let candidates: number[] = []
+  let started = -1
+  for (let i = 0; i < availability.length; i++) {
+    const count = availability[i]!
+    if (count > min || !wanted(i)) continue
+    if (count < min) {
+      min = count
+      candidates = []
+      started = -1
+    }
+    candidates.push(i)
+    const piece = pieces[i]
+    if (started < 0 && piece?._buffer && hasUnrequestedBlocks(piece)) started = i
+  }
+  if (started >= 0) return started
+  return candidates.length > 0 ? candidates[Math.floor(Math.random() * candidates.length)]! : -1
+}
+
+function hasUnrequestedBlocks(piece: PieceInstance): boolean {
+  return piece._reservations < piece._chunks || (piece._cancellations?.length ?? 0) > 0
+}
+
+/** The parts of webtorrent's RarityMap and torrent-piece's Piece read here (private fields, pinned version). */
 interface RarityMapInstance {
-  _torrent: { bitfield?: { get(index: number): boolean } } | null
+  _torrent: { bitfield?: { get(index: number): boolean }; pieces: Array<PieceInstance | null> } | null
+  _pieces: number[]
+}
+
+export interface PieceInstance {
+  _buffer: unknown[] | null
+  _reservations: number
+  _chunks: number
+  _cancellations: number[] | null
 }

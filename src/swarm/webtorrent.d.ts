@@ -27,6 +27,8 @@ declare module 'webtorrent' {
     storeCacheSlots?: number
     maxWebConns?: number
     destroyStoreOnDestroy?: boolean
+    /** Peers unchoked at once (default 10). */
+    uploads?: number
   }
 
   export interface Wire extends EventEmitter {
@@ -81,5 +83,17 @@ declare module 'webtorrent' {
 declare module 'webtorrent/lib/rarity-map.js' {
   export default class RarityMap {
     getRarestPiece(filter?: (index: number) => boolean): number
+  }
+}
+
+// The wire protocol under webtorrent; the tests use it as a bare peer.
+declare module 'bittorrent-protocol' {
+  import { Duplex } from 'node:stream'
+  export default class Protocol extends Duplex {
+    peerChoking: boolean
+    handshake(infoHash: string | Uint8Array, peerId: string | Uint8Array, extensions?: { dht?: boolean; fast?: boolean }): void
+    interested(): void
+    have(index: number): void
+    request(index: number, offset: number, length: number, cb: (err: Error | null, block: Uint8Array) => void): void
   }
 }

@@ -13,7 +13,8 @@ const USAGE = `usage: npm run bench:fleet -- [--hosts N] [--rate MBIT] [--size 6
   [--out DIR] [--keep] [--no-install]
   npm run bench:fleet -- --report DIR    (table and plot again from DIR/result.json, no run)
 env: FLEET_HOSTS FLEET_RATE_MBIT FLEET_SIZE FLEET_DELAY_MS FLEET_QUEUE_MS FLEET_PHASES FLEET_SCHEDULE
-  FLEET_SERVER_YAML FLEET_AGENT_YAML FLEET_OUT (e.g. FLEET_SERVER_YAML='{origin_upload_limit: 2MiB}')`
+  FLEET_SERVER_YAML FLEET_AGENT_YAML FLEET_OUT (e.g. FLEET_SERVER_YAML='{origin_upload_limit: 2MiB}')
+  FLEET_NODE_ARGS: Node flags for every agent (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof')`
 
 function size(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/i.exec(text.trim())

@@ -7,6 +7,8 @@ import type { FleetContext, PhaseResult } from './fleet.ts'
 import { clientUsage, exitedError, MAIN, NODE, NsProcess, runInNs, waitFor } from './procs.ts'
 
 const digestOf = async (dir: string) => createHash('sha256').update(JSON.stringify(await treeDigest(dir))).digest('hex')
+/** Extra Node flags for every agent, e.g. FLEET_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them. */
+const NODE_ARGS = (process.env.FLEET_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const seconds = (ms: number) => Math.round(ms) / 1000
 
 interface Options {
@@ -44,7 +46,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
         apps: [{ name: o.app, deploy_to: join(dir, 'srv', o.app) }],
       }),
     )
-    agents.push(new NsProcess(host.ns, [NODE, MAIN, 'agent', '--config', config], join(dir, 'agent.log')))
+    agents.push(new NsProcess(host.ns, [NODE, ...NODE_ARGS, MAIN, 'agent', '--config', config], join(dir, 'agent.log')))
   }
   await waitFor('every agent to start', async () => {
     const dead = agents.find((a) => !a.running)

@@ -1,0 +1,132 @@
+import type { Torrent, Wire } from 'webtorrent'
+
+/**
+ * Super-seeding (the idea of BEP 16) for the origin seeder, whose upload is the one scarce link of a
+ * rollout: every host wants every piece, and only the origin has any at first. A plain seeder tells every
+ * peer it has everything, so peers picking at random ask it for pieces another host is already fetching
+ * or already has, and each such duplicate delays a piece nobody has yet. Measured with 12 hosts before
+ * this: the origin sent 1.46 x the release to complete the first copy of every piece.
+ *
+ * Here the origin advertises to each peer only a few pieces at a time (HAVE messages after an empty
+ * bitfield or BEP 6 have-none): the pieces the fewest peers have or are being offered. When the peer has
+ * asked for every block of an offered piece, or announces having it from someone else, the next one is
+ * offered. Until every piece was offered once, no two peers are offered the same piece; after that the
+ * origin keeps feeding whatever the swarm holds least, so a piece stuck at a slow host goes out again.
+ * The peer's view stays valid BitTorrent (a peer that has a few pieces), so any client works with it.
+ */
+export interface SuperSeedOptions {
+  /**
+   * Offers per peer cover what it downloaded from the origin in this many milliseconds, and at least
+   * two pieces: enough that its request pipeline never drains, few enough that the first copies of
+   * all pieces go out in about the time the origin needs to send the release once.
+   */
+  windowMs: number
+}
+
+export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void {
+  /** Per piece: peers that have it, are being offered it, or asked for all of it and will have it soon. */
+  let held: Uint32Array | undefined
+  const counts = () => (held ??= new Uint32Array(torrent.pieces.length))
+  const lengthOf = (index: number) => (index === torrent.pieces.length - 1 ? torrent.lastPieceLength : torrent.pieceLength)
+
+  torrent.on('wire', (wire: SeedWire) => {
+    /** Offered piece -> bytes of it the peer asked for, by block offset. */
+    const offers = new Map<number, Map<number, number>>()
+    /** Offered pieces the peer asked for in full: counted as held until it announces them. */
+    const delivering = new Set<number>()
+    const peerHas = new Set<number>()
+    const have = wire.have.bind(wire)
+    const haveNone = wire.haveNone.bind(wire)
+    const bitfield = wire.bitfield.bind(wire)
+    let started = false
+
+    const offerMore = () => {
+      const window = Math.max(2, Math.ceil((wire.uploadSpeed() * options.windowMs) / 1000 / torrent.pieceLength))
+      while (offers.size < window) {
+        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i))
+        if (index < 0) return
+        offers.set(index, new Map())
+        counts()[index]!++
+        have(index)
+      }
+    }
+    // webtorrent sends the seeder's state once the handshake is done: an empty one instead, then offers.
+    const start = () => {
+      if (started) return
+      started = true
+      if (wire.hasFast) haveNone()
+      else bitfield(new Uint8Array(Math.ceil(torrent.pieces.length / 8)))
+      offerMore()
+    }
+    wire.haveAll = start
+    wire.bitfield = start
+
+    const peerGot = (index: number) => {
+      if (index < 0 || index >= torrent.pieces.length || peerHas.has(index)) return
+      peerHas.add(index)
+      // Already counted while offered or delivering; counted now otherwise (it came from another peer).
+      if (!offers.delete(index) && !delivering.delete(index)) counts()[index]!++
+    }
+    wire.on('have', (index: number) => {
+      peerGot(index)
+      if (started) offerMore()
+    })
+    wire.on('bitfield', (pieces: { get(index: number): boolean }) => {
+      for (let i = 0; i < torrent.pieces.length; i++) if (pieces.get(i)) peerGot(i)
+      if (started) offerMore()
+    })
+    wire.on('request', (index: number, offset: number, length: number) => {
+      const asked = offers.get(index)
+      if (!asked) return
+      asked.set(offset, length)
+      let bytes = 0
+      for (const n of asked.values()) bytes += n
+      if (bytes < lengthOf(index)) return
+      offers.delete(index)
+      delivering.add(index)
+      offerMore()
+    })
+    wire.once('close', () => {
+      const c = counts()
+      for (const index of offers.keys()) c[index]!--
+      for (const index of delivering) c[index]!--
+      for (const index of peerHas) c[index]!--
+    })
+  })
+}
+
+/** Block size peers request (16 KiB: BEP 3's and every client's). */
+const BLOCK_LENGTH = 16 * 1024
+
+/** Index of the least held piece passing `allowed`, ties broken at random; -1 when none passes. */
+export function leastHeld(held: ArrayLike<number>, allowed: (index: number) => boolean): number {
+  let min = Infinity
+  let chosen = -1
+  let ties = 0
+  for (let i = 0; i < held.length; i++) {
+    const count = held[i]!
+    if (count > min || !allowed(i)) continue
+    if (count < min) {
+      min = count
+      ties = 0
+    }
+    // Reservoir sampling: each of the equally least held pieces ends up chosen with the same chance.
+    if (Math.random() * ++ties < 1) chosen = i
+  }
+  return chosen
+}
+
+interface SeedTorrent extends Torrent {
+  pieces: unknown[]
+  pieceLength: number
+  lastPieceLength: number
+}
+
+interface SeedWire extends Wire {
+  hasFast: boolean
+  have(index: number): void
+  uploadSpeed(): number
+  haveAll(): void
+  haveNone(): void
+  bitfield(bitfield: unknown): void
+}

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { rarestPiece, type PieceInstance } from '../../src/swarm/picker.ts'
+
+/** A torrent-piece Piece of 16 blocks: untouched, started with blocks left to ask for, or all asked for. */
+const untouched = (): PieceInstance => ({ _buffer: null, _reservations: 0, _chunks: 16, _cancellations: null })
+const started = (asked = 4): PieceInstance => ({ _buffer: new Array(16), _reservations: asked, _chunks: 16, _cancellations: [] })
+const allAsked = (): PieceInstance => started(16)
+
+describe('rarestPiece', () => {
+  test('takes the least available piece, even over a started one', () => {
+    const pieces = [started(), untouched(), untouched()]
+    assert.equal(rarestPiece(pieces, [2, 1, 3], () => true), 1)
+  })
+
+  test('between equally rare pieces, finishes a started one first', () => {
+    const pieces = [untouched(), untouched(), started(), untouched()]
+    for (let i = 0; i < 50; i++) assert.equal(rarestPiece(pieces, [1, 1, 1, 1], () => true), 2)
+  })
+
+  test('a started piece whose blocks were all asked for does not count as started', () => {
+    const pieces = [untouched(), allAsked(), untouched()]
+    const seen = new Set<number>()
+    for (let i = 0; i < 100; i++) seen.add(rarestPiece(pieces, [1, 1, 1], () => true))
+    assert.deepEqual([...seen].sort(), [0, 1, 2], 'all three are equal candidates, picked at random')
+  })
+
+  test('a cancelled block makes an all-asked piece started again', () => {
+    const piece = allAsked()
+    piece._cancellations = [3]
+    assert.equal(rarestPiece([untouched(), piece], [1, 1], () => true), 1)
+  })
+
+  test('respects the filter and says -1 when nothing passes', () => {
+    const pieces = [started(), untouched(), untouched()]
+    assert.equal(rarestPiece(pieces, [1, 1, 1], (i) => i === 2), 2)
+    assert.equal(rarestPiece(pieces, [1, 1, 1], () => false), -1)
+  })
+})

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { connect, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import Protocol from 'bittorrent-protocol'
+import type WebTorrent from 'webtorrent'
+import { makeTorrent } from '../../src/release/torrent.ts'
+import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
+import { seedTorrent } from '../../src/swarm/download.ts'
+import { leastHeld } from '../../src/swarm/super-seed.ts'
+import { waitFor } from '../helpers/processes.ts'
+
+const KiB = 1024
+const PIECE = 256 * KiB
+const BLOCK = 16 * KiB
+const PIECES = 16
+const CONTENT = randomBytes(PIECES * PIECE - 1000) // the last piece is short
+
+describe('leastHeld', () => {
+  test('picks the least held allowed piece', () => {
+    assert.equal(leastHeld([3, 1, 0, 2], () => true), 2)
+    assert.equal(leastHeld([3, 1, 0, 2], (i) => i !== 2), 1)
+    assert.equal(leastHeld([3, 1, 0, 2], () => false), -1)
+  })
+
+  test('breaks ties between equally held pieces at random', () => {
+    const seen = new Set<number>()
+    for (let i = 0; i < 200; i++) seen.add(leastHeld([1, 0, 0, 0, 1], () => true))
+    assert.deepEqual([...seen].sort(), [1, 2, 3])
+  })
+})
+
+/** A bare BitTorrent peer (bittorrent-protocol, as webtorrent uses) connected to the seeder. */
+class RawPeer {
+  readonly wire = new Protocol()
+  readonly socket: Socket
+  readonly offered: number[] = []
+  initial: string | undefined
+
+  constructor(port: number, infoHash: string, fast: boolean) {
+    this.socket = connect(port, '127.0.0.1')
+    this.socket.pipe(this.wire).pipe(this.socket)
+    this.wire.on('have-none', () => (this.initial ??= 'have-none'))
+    this.wire.on('have-all', () => (this.initial ??= 'have-all'))
+    this.wire.on('bitfield', (bits: { get(i: number): boolean }) => {
+      const count = Array.from({ length: PIECES }, (_, i) => bits.get(i)).filter(Boolean).length
+      this.initial ??= `bitfield with ${count} pieces`
+    })
+    this.wire.on('have', (index: number) => this.offered.push(index))
+    this.wire.handshake(infoHash, randomBytes(20), { dht: false, fast })
+  }
+
+  request(index: number, offset: number, length: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => this.wire.request(index, offset, length, (err: Error | null, block: Uint8Array) => (err ? reject(err) : resolve(Buffer.from(block)))))
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+}
+
+describe('super-seeding origin', { timeout: 30_000 }, () => {
+  let tmp = ''
+  let client: WebTorrent
+  let infoHash = ''
+  const peers: RawPeer[] = []
+  const peer = (fast: boolean) => {
+    const p = new RawPeer(client.torrentPort, infoHash, fast)
+    peers.push(p)
+    return p
+  }
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
+    await writeFile(join(tmp, 'app-v1.tar.gz'), CONTENT)
+    // Port 1: no tracker answers; the seeder is reached directly.
+    const made = await makeTorrent(join(tmp, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+    assert.equal(made.pieceLength, PIECE)
+    infoHash = made.infoHash
+    client = createSwarmClient({ torrentPort: 0 })
+    await whenListening(client, 0)
+    await seedTorrent(client, made.torrent, tmp, { skipVerify: true, superSeed: true })
+  })
+
+  after(async () => {
+    for (const p of peers) p.close()
+    await destroySwarmClient(client)
+    await rm(tmp, { recursive: true, force: true })
+  })
+
+  test('offers each peer a few pieces, different ones, instead of claiming all of them', async () => {
+    const a = peer(true)
+    const b = peer(false)
+    await waitFor('both peers to get two offers', () => a.offered.length >= 2 && b.offered.length >= 2, 5000)
+    await new Promise((r) => setTimeout(r, 200)) // no more offers arrive unasked
+    assert.equal(a.initial, 'have-none')
+    assert.equal(b.initial, 'bitfield with 0 pieces')
+    assert.equal(a.offered.length, 2)
+    assert.equal(b.offered.length, 2)
+    assert.deepEqual(a.offered.filter((i) => b.offered.includes(i)), [], 'no piece offered to both while others were never offered')
+  })
+
+  test('serves an offered piece and offers the next once every block was asked for', async () => {
+    const a = peers[0]!
+    const b = peers[1]!
+    a.wire.interested()
+    await waitFor('the seeder to unchoke', () => !a.wire.peerChoking, 5000)
+    const index = a.offered[0]!
+    const length = index === PIECES - 1 ? CONTENT.length - index * PIECE : PIECE
+    const blocks = await Promise.all(Array.from({ length: Math.ceil(length / BLOCK) }, (_, k) => a.request(index, k * BLOCK, Math.min(BLOCK, length - k * BLOCK))))
+    assert.ok(Buffer.concat(blocks).equals(CONTENT.subarray(index * PIECE, index * PIECE + length)), 'the served piece matches the file')
+    await waitFor('a third offer', () => a.offered.length >= 3, 5000)
+    for (const next of a.offered.slice(2)) assert.ok(!a.offered.slice(0, 2).includes(next) && !b.offered.includes(next), `piece ${next} was not offered before`)
+  })
+
+  test('offers another piece when the peer announces one it got elsewhere', async () => {
+    const b = peers[1]!
+    const got = b.offered[0]!
+    b.wire.have(got)
+    await waitFor('a replacement offer', () => b.offered.length === 3, 5000)
+    assert.notEqual(b.offered[2], got)
+  })
+
+  test('after every piece was offered once, offers what the swarm holds least', async () => {
+    // Peers a and b hold or were offered 6 or 7 pieces; five new peers with two offers each take the rest.
+    const fresh = [peer(true), peer(true), peer(true), peer(true), peer(true)]
+    await waitFor('offers to the new peers', () => fresh.every((p) => p.offered.length >= 2), 5000)
+    const all = peers.flatMap((p) => p.offered)
+    assert.equal(new Set(all).size, PIECES, 'all 16 pieces offered')
+    const counts = new Map<number, number>()
+    for (const i of all) counts.set(i, (counts.get(i) ?? 0) + 1)
+    assert.ok(Math.max(...counts.values()) <= 2, 'no piece offered a third time while some were offered once')
+  })
+})
