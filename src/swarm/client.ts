@@ -1,8 +1,10 @@
 import WebTorrent from 'webtorrent'
+import { coalesceTorrentUpdates } from './coalesce-updates.ts'
 import { patchRarestPicker } from './picker.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
 
 patchRarestPicker()
+coalesceTorrentUpdates()
 
 /**
  * A webtorrent client set up for a datacenter swarm instead of the internet: peers come only from our

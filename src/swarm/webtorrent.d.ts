@@ -97,3 +97,10 @@ declare module 'bittorrent-protocol' {
     request(index: number, offset: number, length: number, cb: (err: Error | null, block: Uint8Array) => void): void
   }
 }
+
+// The torrent class, whose request planning src/swarm/coalesce-updates.ts batches.
+declare module 'webtorrent/lib/torrent.js' {
+  export default class Torrent {
+    _update(): void
+  }
+}

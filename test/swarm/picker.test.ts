@@ -18,11 +18,16 @@ describe('rarestPiece', () => {
     for (let i = 0; i < 50; i++) assert.equal(rarestPiece(pieces, [1, 1, 1, 1], () => true), 2)
   })
 
-  test('a started piece whose blocks were all asked for does not count as started', () => {
+  test('skips a piece whose blocks were all asked for, even a rarer one', () => {
     const pieces = [untouched(), allAsked(), untouched()]
     const seen = new Set<number>()
-    for (let i = 0; i < 100; i++) seen.add(rarestPiece(pieces, [1, 1, 1], () => true))
-    assert.deepEqual([...seen].sort(), [0, 1, 2], 'all three are equal candidates, picked at random')
+    for (let i = 0; i < 100; i++) seen.add(rarestPiece(pieces, [2, 1, 2], () => true))
+    assert.deepEqual([...seen].sort(), [0, 2])
+  })
+
+  test('when every wanted piece is all asked for, returns the rarest of them (webtorrent may hotswap it)', () => {
+    const pieces = [allAsked(), allAsked(), null]
+    assert.equal(rarestPiece(pieces, [3, 2, 1], (i) => i !== 2), 1)
   })
 
   test('a cancelled block makes an all-asked piece started again', () => {
