@@ -2,13 +2,30 @@
 import { Command, CommanderError } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { ExitCode, RookeryError, describeError } from './errors.ts'
-import { registerAgent } from './cli/agent.ts'
-import { registerKeygen } from './cli/keygen.ts'
-import { registerRollout } from './cli/rollout.ts'
-import { registerStatus } from './cli/status.ts'
-import { registerPublish } from './cli/publish.ts'
-import { registerRollback } from './cli/rollback.ts'
-import { registerServer } from './cli/server.ts'
+
+type Register = (program: Command) => void
+
+/**
+ * Each verb's module, imported only when that verb runs (or all of them for help and unknown verbs): the
+ * long-running agent should not hold the server's modules (tracker, webtorrent, send) in memory, nor the
+ * server the publisher's.
+ */
+const VERBS: Record<string, () => Promise<Register>> = {
+  server: async () => {
+    const { registerServer } = await import('./cli/server.ts')
+    return (program) => registerServer(program, pkg.version)
+  },
+  publish: async () => (await import('./cli/publish.ts')).registerPublish,
+  agent: async () => (await import('./cli/agent.ts')).registerAgent,
+  rollback: async () => (await import('./cli/rollback.ts')).registerRollback,
+  keygen: async () => (await import('./cli/keygen.ts')).registerKeygen,
+  status: async () => (await import('./cli/status.ts')).registerStatus,
+  // rollout.ts also registers promote, pin and unpin (see VERB_MODULES)
+  rollout: async () => (await import('./cli/rollout.ts')).registerRollout,
+}
+
+/** Verbs registered by another verb's module. */
+const VERB_MODULES: Record<string, string> = { promote: 'rollout', pin: 'rollout', unpin: 'rollout' }
 
 /** `rookery <verb>`: parses argv, runs the verb, and turns any error into one line and an exit code. */
 async function main(argv: string[]): Promise<number> {
@@ -17,13 +34,9 @@ async function main(argv: string[]): Promise<number> {
     .version(pkg.version, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-  registerServer(program, pkg.version)
-  registerPublish(program)
-  registerAgent(program)
-  registerRollback(program)
-  registerKeygen(program)
-  registerStatus(program)
-  registerRollout(program)
+  const verb = argv[2] === undefined ? undefined : (VERB_MODULES[argv[2]] ?? argv[2])
+  const load = verb !== undefined && Object.hasOwn(VERBS, verb) ? [VERBS[verb]!] : Object.values(VERBS)
+  for (const register of await Promise.all(load.map((l) => l()))) register(program)
   try {
     await program.parseAsync(argv)
     return ExitCode.ok

@@ -2,26 +2,24 @@ import { mkdir, readdir, rm } from 'node:fs/promises'
 import { lockStateDir } from './lock.ts'
 import { join } from 'node:path'
 import cron, { type ScheduledTask } from 'node-cron'
-import type WebTorrent from 'webtorrent'
-import { describeError, RookeryError } from '../errors.ts'
+import { describeError, ExitCode, RookeryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { KeyObject } from 'node:crypto'
 import type { Manifest, ReleaseEntry } from '../manifest/manifest.ts'
 import { desiredRelease, type HostIdentity } from '../manifest/cohort.ts'
 import { Reporter } from './reporter.ts'
-import { AgentMetrics } from './metrics.ts'
+import { noMetrics, serveMetrics, type AgentMetrics } from './metrics.ts'
 import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import { parsePublicKey, verifyRelease } from '../release/sign.ts'
-import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import type { AgentConfig, AppConfig } from './config.ts'
-import { activateRelease, installRelease, isPermanent, type DeployContext } from './deploy.ts'
+import { activateRelease, isPermanent, type DeployContext } from './deploy.ts'
 import { ManifestPoller } from './fetch.ts'
 import { watchManifest } from './watch.ts'
 import { AppLayout } from './layout.ts'
-import { Linger } from './linger.ts'
 import { planApp, retryDelayMs, type Action } from './plan.ts'
 import { StateFile } from './state.ts'
+import type { Swarm } from './swarm.ts'
 
 export interface AppOutcome {
   app: string
@@ -44,14 +42,19 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 /**
  * The agent: on start and on every cron tick, read the manifest and bring each app to its current tag.
  * Runs never overlap; a failure of one app does not stop the others.
+ *
+ * It idles most of its life, so what only a download needs (webtorrent and its listening client, tar,
+ * parse-torrent; prom-client when metrics are off) is imported when first needed, and the swarm client
+ * exists only during a download and the seed window after it. See docs/performance.md.
  */
 export class Agent {
   readonly #config: AgentConfig
   readonly #log: Logger
   readonly #state: StateFile
   readonly #poller: ManifestPoller
-  #client: WebTorrent | undefined
-  #linger: Linger | undefined
+  /** The swarm client, open from a download until the end of its seed window. */
+  #swarm: Swarm | undefined
+  #swarmClosing: Promise<void> | undefined
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
   #again = false
@@ -59,7 +62,7 @@ export class Agent {
   readonly #trustedKeys: KeyObject[]
   readonly #identity: HostIdentity
   #reporter: Reporter | undefined
-  readonly #metrics = new AgentMetrics()
+  #metrics: AgentMetrics = noMetrics
   #metricsServer: Server | undefined
   #unlock: (() => Promise<void>) | undefined
   #pollFailures = 0
@@ -75,7 +78,7 @@ export class Agent {
     this.#poller = new ManifestPoller(`${config.server}/manifest`, { timeoutMs: config.request_timeout, maxBytes: MAX_MANIFEST_BYTES })
   }
 
-  /** Loads state and opens the swarm listener. */
+  /** Loads state, checks the torrent port is free, and serves metrics when configured. */
   async init(): Promise<void> {
     await mkdir(this.#config.state_dir, { recursive: true })
     this.#unlock = await lockStateDir(this.#config.state_dir)
@@ -89,14 +92,12 @@ export class Agent {
 
   async #open(): Promise<void> {
     await this.#state.load()
-    const client = createSwarmClient({ torrentPort: this.#config.torrent_port })
-    client.on('error', (err: Error) => this.#log.error({ err: err.message }, 'swarm error'))
-    await whenListening(client, this.#config.torrent_port)
-    this.#client = client
-    this.#linger = new Linger(client, this.#log, (app, bytes) => this.#metrics.uploadBytes.inc({ app }, bytes))
+    // The swarm client listens only during deploys; a port taken by another process is still a start-up
+    // error (exit 2) rather than a failed deploy later.
+    await checkPortFree(this.#config.torrent_port)
     if (this.#config.metrics_listen) {
       const { host, port } = this.#config.metrics_listen
-      this.#metricsServer = await this.#metrics.listen(host, port)
+      ;({ metrics: this.#metrics, server: this.#metricsServer } = await serveMetrics(host, port))
       this.#log.info({ metrics: `${host}:${(this.#metricsServer.address() as AddressInfo).port}` }, 'metrics listening')
     }
     if (this.#config.report) {
@@ -110,7 +111,7 @@ export class Agent {
         log: this.#log,
       })
     }
-    this.#log.info({ server: this.#config.server, torrent_port: client.torrentPort, apps: this.#config.apps.map((a) => a.name) }, 'agent started')
+    this.#log.info({ server: this.#config.server, torrent_port: this.#config.torrent_port, apps: this.#config.apps.map((a) => a.name) }, 'agent started')
   }
 
   /** Reconciles now, then on the cron schedule and whenever the long-poll sees the manifest change. */
@@ -156,6 +157,8 @@ export class Agent {
       if (this.#again && !this.#stopping.signal.aborted) {
         this.#again = false
         void this.reconcile(seedWindowMs)
+      } else {
+        this.#closeSwarmIfIdle()
       }
     })
     return this.#running
@@ -167,8 +170,10 @@ export class Agent {
     this.#metricsServer?.close()
     await this.#task?.destroy()
     await this.#running?.catch(() => undefined)
-    await this.#linger?.stopAll()
-    if (this.#client) await destroySwarmClient(this.#client)
+    const swarm = this.#swarm
+    this.#swarm = undefined
+    await swarm?.close()
+    await this.#swarmClosing
     await this.#unlock?.()
   }
 
@@ -181,10 +186,10 @@ export class Agent {
     try {
       ;({ manifest, changed } = await this.#poller.poll())
       this.#pollFailures = 0
-      this.#metrics.lastPoll.setToCurrentTime()
+      this.#metrics.polled()
     } catch (err) {
       const error = err instanceof RookeryError ? err : new RookeryError('ROOKERY_POLL', describeError(err), { cause: err })
-      this.#metrics.failures.inc({ app: '', code: error.code })
+      this.#metrics.failed('', error.code)
       // A server in trouble is not helped by a fleet polling it every few seconds: back off.
       this.#pollFailures++
       const delay = retryDelayMs(this.#pollFailures, this.#config.retry_backoff)
@@ -195,9 +200,7 @@ export class Agent {
     if (changed) this.#log.info({ serial: manifest.serial }, 'manifest changed')
     const ctx: DeployContext = {
       config: this.#config,
-      client: this.#client!,
       state: this.#state,
-      linger: this.#linger!,
       log: this.#log,
       seedWindowMs,
       signal: this.#stopping.signal,
@@ -239,8 +242,12 @@ export class Agent {
     }
     try {
       this.#checkSignature(app.name, action.release)
-      if (action.kind === 'install') await installRelease(ctx, app, action.release)
-      else await activateRelease(ctx, app, action.release.tag)
+      if (action.kind === 'install') {
+        const [{ installRelease }, swarm] = await Promise.all([import('./install.ts'), this.#openSwarm()])
+        await installRelease(ctx, swarm, app, action.release)
+      } else {
+        await activateRelease(ctx, app, action.release.tag)
+      }
       return outcome()
     } catch (err) {
       const permanent = isPermanent(err)
@@ -264,11 +271,37 @@ export class Agent {
         },
       })
       this.#log.error({ app: app.name, tag: action.release.tag, code, permanent, attempts, err: describeError(err) }, `deploy failed`)
-      this.#metrics.failures.inc({ app: app.name, code })
+      this.#metrics.failed(app.name, code)
       // A failed hook was reported with its output already.
       if (code !== 'ROOKERY_HOOK_FAILED') this.#reporter?.send(app.name, { tag: action.release.tag, current: await layout.currentTag(), phase: 'failed', error: describeError(err) })
       return outcome(describeError(err))
     }
+  }
+
+  /** The open swarm client, or a new one (after the previous one finished closing: same port). */
+  async #openSwarm(): Promise<Swarm> {
+    await this.#swarmClosing
+    if (!this.#swarm) {
+      const { openSwarm } = await import('./swarm.ts')
+      this.#swarm = await openSwarm({
+        torrentPort: this.#config.torrent_port,
+        log: this.#log,
+        onUploaded: (app, bytes) => this.#metrics.uploaded(app, bytes),
+        onIdle: () => this.#closeSwarmIfIdle(),
+      })
+    }
+    return this.#swarm
+  }
+
+  /**
+   * Closes the swarm client when nothing uses it: no pass running (it may be about to download) and no
+   * torrent in its seed window. Called when a pass ends and when a seed window ends.
+   */
+  #closeSwarmIfIdle(): void {
+    const swarm = this.#swarm
+    if (!swarm || this.#running || swarm.linger.dirs.length > 0 || this.#stopping.signal.aborted) return
+    this.#swarm = undefined
+    this.#swarmClosing = swarm.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'closing the swarm client failed'))
   }
 
   /** Refuses a release not signed by a trusted key; without trusted keys, warns once per release. */
@@ -285,7 +318,7 @@ export class Agent {
   async #cleanDownloads(manifest: Manifest): Promise<void> {
     const root = join(this.#config.state_dir, 'downloads')
     const keep = new Set([
-      ...this.#linger!.dirs,
+      ...(this.#swarm?.linger.dirs ?? []),
       ...this.#config.apps.map((a) => join(root, desiredRelease(manifest, a.name, this.#identity)?.infohash ?? '-')),
     ])
     let entries: string[]
@@ -301,3 +334,21 @@ export class Agent {
   }
 }
 
+/**
+ * Fails (exit 2) when another process listens on the torrent port, the way the swarm client would. Port
+ * 0 (any free port) needs no check.
+ */
+async function checkPortFree(port: number): Promise<void> {
+  if (port === 0) return
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new RookeryError('ROOKERY_LISTEN', `cannot listen for peers on TCP port ${port}: ${err.code ?? err.message}`, {
+        exitCode: ExitCode.usage,
+        hint: 'another process uses it (a server and an agent on one host need different torrent_port values)',
+      })),
+    )
+    server.listen(port, () => resolve())
+  })
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+}

@@ -1,4 +1,4 @@
-import { request } from 'undici'
+import { send } from './http.ts'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { manifestSchema, type Manifest } from '../manifest/manifest.ts'
 
@@ -11,8 +11,8 @@ export interface FetchOptions {
 }
 
 /**
- * GETs a URL with undici, with a time limit on the whole exchange and a cap on the body. Network
- * failures and 5xx are UnavailableError (retry later); other statuses are returned to the caller.
+ * GETs a URL (node:http, see http.ts), with a time limit on the whole exchange and a cap on the body.
+ * Network failures and 5xx are UnavailableError (retry later); other statuses are returned to the caller.
  */
 export async function httpGet(
   url: string,
@@ -22,26 +22,27 @@ export async function httpGet(
   const timeout = AbortSignal.timeout(options.timeoutMs)
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
   try {
-    const res = await request(url, { method: 'GET', headers, signal, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs })
+    const res = await send(url, { method: 'GET', headers, signal })
     const declared = Number(res.headers['content-length'] ?? 0)
     if (declared > options.maxBytes) {
-      res.body.destroy()
+      res.destroy()
       throw new UnavailableError('ROOKERY_TOO_LARGE', `GET ${url}: body of ${declared} bytes is over the ${options.maxBytes}-byte limit`)
     }
     const chunks: Buffer[] = []
     let size = 0
-    for await (const chunk of res.body) {
+    for await (const chunk of res) {
       size += (chunk as Buffer).length
       if (size > options.maxBytes) {
-        res.body.destroy()
+        res.destroy()
         throw new UnavailableError('ROOKERY_TOO_LARGE', `GET ${url}: body over the ${options.maxBytes}-byte limit`)
       }
       chunks.push(chunk as Buffer)
     }
-    if (res.statusCode >= 500) {
-      throw new UnavailableError('ROOKERY_SERVER_ERROR', `GET ${url}: server answered ${res.statusCode}`)
+    const status = res.statusCode ?? 0
+    if (status >= 500) {
+      throw new UnavailableError('ROOKERY_SERVER_ERROR', `GET ${url}: server answered ${status}`)
     }
-    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }
+    return { status, headers: res.headers, body: Buffer.concat(chunks) }
   } catch (err) {
     if (err instanceof RookeryError) throw err
     const reason = timeout.aborted ? `no answer within ${options.timeoutMs} ms` : options.signal?.aborted ? 'aborted' : ((err as Error).message || String(err))

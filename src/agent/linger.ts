@@ -15,11 +15,14 @@ export class Linger {
   readonly #held = new Map<string, { timer: NodeJS.Timeout; stop: () => Promise<void> }>()
 
   readonly #onUploaded: (app: string, bytes: number) => void
+  readonly #onIdle: () => void
 
-  constructor(client: WebTorrent, log: Logger, onUploaded: (app: string, bytes: number) => void = () => {}) {
+  /** `onIdle` is called when a seed window ends and no other torrent is held (the client may close). */
+  constructor(client: WebTorrent, log: Logger, onUploaded: (app: string, bytes: number) => void = () => {}, onIdle: () => void = () => {}) {
     this.#client = client
     this.#log = log
     this.#onUploaded = onUploaded
+    this.#onIdle = onIdle
   }
 
   /** Directories (downloads/<infohash>) still in use by a seeding torrent. */
@@ -37,7 +40,11 @@ export class Linger {
       this.#log.info({ ...fields, uploaded: stats.uploaded }, 'seed window over')
       this.#onUploaded(String(fields.app), stats.uploaded)
     }
-    const timer = setTimeout(() => void stop(), windowMs)
+    const timer = setTimeout(() => {
+      void stop().then(() => {
+        if (this.#held.size === 0) this.#onIdle()
+      })
+    }, windowMs)
     this.#held.set(dir, { timer, stop })
   }
 

@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { AgentMetrics } from './metrics.ts'
 
 /** The agent's Prometheus metrics, served on `metrics_listen` when configured (off by default). */
-export class AgentMetrics {
+export class PromMetrics implements AgentMetrics {
   readonly registry = new Registry()
   readonly lastPoll = new Gauge({ name: 'rookery_agent_last_poll_timestamp_seconds', help: 'When the manifest was last read successfully', registers: [this.registry] })
   readonly current = new Gauge({ name: 'rookery_agent_current_release', help: '1 for the tag current points at, per app', labelNames: ['app', 'tag'], registers: [this.registry] })
@@ -12,6 +13,26 @@ export class AgentMetrics {
   readonly failures = new Counter({ name: 'rookery_agent_failures_total', help: 'Failed deploys and polls, by code', labelNames: ['app', 'code'], registers: [this.registry] })
 
   readonly #currentTags = new Map<string, string>()
+
+  polled(): void {
+    this.lastPoll.setToCurrentTime()
+  }
+
+  failed(app: string, code: string): void {
+    this.failures.inc({ app, code })
+  }
+
+  downloaded(app: string, source: 'peer' | 'webseed', bytes: number): void {
+    this.downloadBytes.inc({ app, source }, bytes)
+  }
+
+  uploaded(app: string, bytes: number): void {
+    this.uploadBytes.inc({ app }, bytes)
+  }
+
+  hookRan(app: string, result: 'ok' | 'failed', seconds: number): void {
+    this.hookSeconds.observe({ app, result }, seconds)
+  }
 
   /** Records which tag is current for an app (one series at 1). */
   setCurrent(app: string, tag: string | null): void {

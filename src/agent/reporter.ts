@@ -1,4 +1,5 @@
-import { request } from 'undici'
+import { finished } from 'node:stream/promises'
+import { send } from './http.ts'
 import type { Logger } from '../log.ts'
 import type { ReportInput } from '../status/report.ts'
 
@@ -66,14 +67,16 @@ export class Reporter {
 
   async #post(report: ReportInput): Promise<void> {
     try {
-      const res = await request(this.#options.url, {
+      const signal = AbortSignal.timeout(this.#options.timeoutMs)
+      const res = await send(this.#options.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(this.#options.token ? { authorization: `Bearer ${this.#options.token}` } : {}) },
         body: JSON.stringify(report),
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
+        signal,
       })
-      await res.body.dump()
-      if (res.statusCode >= 300) throw new Error(`answered ${res.statusCode}`)
+      // Drain the body so the connection can be reused; the abort signal bounds this too.
+      await finished(res.resume())
+      if ((res.statusCode ?? 0) >= 300) throw new Error(`answered ${res.statusCode}`)
       if (this.#failing) this.#options.log.info('status reports reach the server again')
       this.#failing = false
     } catch (err) {
