@@ -1,10 +1,12 @@
 import WebTorrent from 'webtorrent'
 import { coalesceTorrentUpdates } from './coalesce-updates.ts'
+import { sendMessagesInOneWrite } from './one-write-per-message.ts'
 import { patchRarestPicker } from './picker.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
 
 patchRarestPicker()
 coalesceTorrentUpdates()
+sendMessagesInOneWrite()
 
 /**
  * A webtorrent client set up for a datacenter swarm instead of the internet: peers come only from our

@@ -95,6 +95,7 @@ declare module 'bittorrent-protocol' {
     interested(): void
     have(index: number): void
     request(index: number, offset: number, length: number, cb: (err: Error | null, block: Uint8Array) => void): void
+    _message(id: number, numbers: number[], data: Uint8Array | null): void
   }
 }
 
