@@ -11,6 +11,8 @@ export class ServerMetrics {
   readonly registry = new Registry()
   readonly publishes = new Counter({ name: 'rookery_publishes_total', help: 'Releases published (new tags accepted)', labelNames: ['app'], registers: [this.registry] })
   readonly manifestRequests = new Counter({ name: 'rookery_manifest_requests_total', help: 'Manifest requests by answer (agent polls)', labelNames: ['status'], registers: [this.registry] })
+  /** The poll answered 304, bound once: it is counted on the server's hottest path. */
+  readonly manifestNotModified = this.manifestRequests.labels('304')
   readonly reports = new Counter({ name: 'rookery_reports_total', help: 'Agent status reports accepted', registers: [this.registry] })
   readonly webseedBytes = new Counter({ name: 'rookery_webseed_bytes_total', help: 'Bytes served by the HTTP webseed', registers: [this.registry] })
 

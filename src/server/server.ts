@@ -6,7 +6,7 @@ import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/c
 import type { ServerConfig } from './config.ts'
 import { HttpError, sendError } from './http-util.ts'
 import { OriginSeeder } from './origin-seeder.ts'
-import { route, type RouteContext } from './routes.ts'
+import { answerUnchangedManifest, route, type RouteContext } from './routes.ts'
 import { ReleaseStore } from './store.ts'
 import { Tracker } from './tracker.ts'
 import { ManifestWaiters } from './long-poll.ts'
@@ -67,6 +67,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
   }
   ctx.metrics.observe(ctx)
   const http = createServer((req, res) => {
+    if (answerUnchangedManifest(req, res, ctx)) return
     route(req, res, ctx).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err.status, err.code, err.message)
       log.error({ err: (err as Error).message, url: req.url, method: req.method }, 'request failed')
