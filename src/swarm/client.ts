@@ -1,5 +1,6 @@
 import WebTorrent from 'webtorrent'
 import { coalesceTorrentUpdates } from './coalesce-updates.ts'
+import { pipePeersDirectly } from './direct-pipes.ts'
 import { sendMessagesInOneWrite } from './one-write-per-message.ts'
 import { patchRarestPicker } from './picker.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
@@ -7,6 +8,7 @@ import { ExitCode, RookeryError } from '../errors.ts'
 patchRarestPicker()
 coalesceTorrentUpdates()
 sendMessagesInOneWrite()
+pipePeersDirectly()
 
 /**
  * A webtorrent client set up for a datacenter swarm instead of the internet: peers come only from our

@@ -105,3 +105,10 @@ declare module 'webtorrent/lib/torrent.js' {
     _update(): void
   }
 }
+
+// A peer connection, whose stream plumbing src/swarm/direct-pipes.ts simplifies.
+declare module 'webtorrent/lib/peer.js' {
+  export default class Peer {
+    setThrottlePipes(): void
+  }
+}
