@@ -1,13 +1,13 @@
 import WebTorrent from 'webtorrent'
 import { coalesceTorrentUpdates } from './coalesce-updates.ts'
 import { pipePeersDirectly } from './direct-pipes.ts'
-import { sendMessagesInOneWrite } from './one-write-per-message.ts'
 import { patchRarestPicker } from './picker.ts'
+import { patchWireIo } from './wire-io.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
 
 patchRarestPicker()
 coalesceTorrentUpdates()
-sendMessagesInOneWrite()
+patchWireIo()
 pipePeersDirectly()
 
 /**

@@ -96,6 +96,7 @@ declare module 'bittorrent-protocol' {
     have(index: number): void
     request(index: number, offset: number, length: number, cb: (err: Error | null, block: Uint8Array) => void): void
     _message(id: number, numbers: number[], data: Uint8Array | null): void
+    _write(data: Uint8Array, cb: (err: null) => void): void
   }
 }
 
