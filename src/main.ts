@@ -34,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     .version(pkg.version, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
+  if (argv[2] === 'agent') keepYoungGenerationSmall()
   const verb = argv[2] === undefined ? undefined : (VERB_MODULES[argv[2]] ?? argv[2])
   const load = verb !== undefined && Object.hasOwn(VERBS, verb) ? [VERBS[verb]!] : Object.values(VERBS)
   for (const register of await Promise.all(load.map((l) => l()))) register(program)
@@ -47,6 +48,18 @@ async function main(argv: string[]): Promise<number> {
     }
     return report(err)
   }
+}
+
+/**
+ * The agent is a long-running daemon judged by its RSS. V8 doubles the young generation whenever much
+ * survives a scavenge, and on a host with gigabytes of RAM lets it grow to 134 MB (measured during a
+ * 2 GiB download, 1 MB of it in use); it never gives that back. A growth factor of 1 keeps it at its
+ * initial size (about 4 MB instead of 17 MB at idle): 5 MB less idle, 30-40 MB less during a download,
+ * for more frequent (cheap) scavenges. V8 reads this flag whenever it would grow the space, so setting it
+ * at run time works; it is set before the verb's modules load, whose loading already grows it.
+ */
+function keepYoungGenerationSmall(): void {
+  process.getBuiltinModule('node:v8').setFlagsFromString('--semi-space-growth-factor=1')
 }
 
 function report(err: unknown): number {
