@@ -9,6 +9,7 @@ import { OriginSeeder } from './origin-seeder.ts'
 import { answerUnchangedManifest, route, type RouteContext } from './routes.ts'
 import { ReleaseStore } from './store.ts'
 import { Tracker } from './tracker.ts'
+import { installFastManifest } from './fast-manifest.ts'
 import { ManifestWaiters } from './long-poll.ts'
 import { ReportStore } from './reports.ts'
 import { ServerMetrics } from './metrics.ts'
@@ -78,6 +79,11 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
   http.requestTimeout = 0
   http.headersTimeout = 30_000
   http.keepAliveTimeout = 65_000
+  // Unchanged-manifest polls on keep-alive connections are answered before node:http's parser (fast-manifest.ts).
+  const front = installFastManifest(http, {
+    etag: () => store.document.etag,
+    answered: () => ctx.metrics.manifestNotModified.inc(),
+  })
 
   await listen(http, config.listen.host, config.listen.port)
   const port = (http.address() as AddressInfo).port
@@ -95,6 +101,8 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
       await new Promise<void>((resolve) => {
         http.close(() => resolve())
         http.closeAllConnections()
+        // Connections still on the fast path are not node:http's to close, and close() waits for them.
+        front.destroyAll()
       })
       await tracker.close()
       await destroySwarmClient(client)
