@@ -189,7 +189,7 @@ export async function seedTorrent(
       uploads: UNCHOKED_PEERS,
       ...(options.announce ? { announce: options.announce } : {}),
     })
-    if (options.superSeed) superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: SUPER_SEED_WINDOW_MS })
+    if (options.superSeed) superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: SUPER_SEED_WINDOW_MS, offerTimeoutMs: SUPER_SEED_OFFER_TIMEOUT_MS })
     torrent.once('error', reject)
     torrent.once('ready', () => resolve(torrent))
     // A seeder whose first announce failed (tracker down or not started yet) would wait 30 minutes.
@@ -209,6 +209,9 @@ const SEED_REANNOUNCE_MS = 5000
 
 /** A super-seeding origin offers each peer about a second of what it sends that peer. */
 const SUPER_SEED_WINDOW_MS = 1000
+
+/** Offers a peer has not asked for in this time go to other pieces (it may have them unannounced). */
+const SUPER_SEED_OFFER_TIMEOUT_MS = 30_000
 
 /** Removes a torrent from the client without deleting its file. */
 export function stopTorrent(client: WebTorrent, torrent: Torrent): Promise<void> {

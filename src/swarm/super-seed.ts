@@ -10,7 +10,8 @@ import type { Torrent, Wire } from 'webtorrent'
  * Here the origin advertises to each peer only a few pieces at a time (HAVE messages after an empty
  * bitfield or BEP 6 have-none): the pieces the fewest peers have or are being offered. When the peer has
  * asked for every block of an offered piece, or announces having it from someone else, the next one is
- * offered. Until every piece was offered once, no two peers are offered the same piece; after that the
+ * offered; an offer left unasked for offerTimeoutMs is withdrawn and replaced (the peer may have the piece
+ * from elsewhere, unannounced). Until every piece was offered once, no two peers are offered the same piece; after that the
  * origin keeps feeding whatever the swarm holds least, so a piece stuck at a slow host goes out again.
  * The peer's view stays valid BitTorrent (a peer that has a few pieces), so any client works with it.
  */
@@ -21,6 +22,11 @@ export interface SuperSeedOptions {
    * all pieces go out in about the time the origin needs to send the release once.
    */
   windowMs: number
+  /**
+   * An offer the peer has not asked a block of for this long is withdrawn and replaced: the peer may have
+   * got the piece elsewhere without announcing it, and would otherwise keep the slot forever.
+   */
+  offerTimeoutMs: number
 }
 
 export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void {
@@ -32,6 +38,10 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   torrent.on('wire', (wire: SeedWire) => {
     /** Offered piece -> bytes of it the peer asked for, by block offset. */
     const offers = new Map<number, Map<number, number>>()
+    /** When each offer was made, for the time-out. */
+    const offeredAt = new Map<number, number>()
+    /** Offers withdrawn unasked: not offered to this peer again (it was told about them once). */
+    const withdrawn = new Set<number>()
     /** Offered pieces the peer asked for in full: counted as held until it announces them. */
     const delivering = new Set<number>()
     const peerHas = new Set<number>()
@@ -43,9 +53,10 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     const offerMore = () => {
       const window = Math.max(2, Math.ceil((wire.uploadSpeed() * options.windowMs) / 1000 / torrent.pieceLength))
       while (offers.size < window) {
-        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i))
+        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i))
         if (index < 0) return
         offers.set(index, new Map())
+        offeredAt.set(index, Date.now())
         counts()[index]!++
         have(index)
       }
@@ -60,6 +71,19 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     }
     wire.haveAll = start
     wire.bitfield = start
+
+    const expireOffers = () => {
+      const before = Date.now() - options.offerTimeoutMs
+      for (const [index, asked] of offers) {
+        if (asked.size > 0 || offeredAt.get(index)! > before) continue
+        offers.delete(index)
+        withdrawn.add(index)
+        counts()[index]!--
+      }
+      if (started) offerMore()
+    }
+    const expiry = setInterval(expireOffers, Math.max(10, options.offerTimeoutMs / 2))
+    expiry.unref()
 
     const peerGot = (index: number) => {
       if (index < 0 || index >= torrent.pieces.length || peerHas.has(index)) return
@@ -87,6 +111,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       offerMore()
     })
     wire.once('close', () => {
+      clearInterval(expiry)
       const c = counts()
       for (const index of offers.keys()) c[index]!--
       for (const index of delivering) c[index]!--

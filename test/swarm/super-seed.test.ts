@@ -10,7 +10,7 @@ import type WebTorrent from 'webtorrent'
 import { makeTorrent } from '../../src/release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
 import { seedTorrent } from '../../src/swarm/download.ts'
-import { leastHeld } from '../../src/swarm/super-seed.ts'
+import { leastHeld, superSeed } from '../../src/swarm/super-seed.ts'
 import { waitFor } from '../helpers/processes.ts'
 
 const KiB = 1024
@@ -133,5 +133,32 @@ describe('super-seeding origin', { timeout: 30_000 }, () => {
     const counts = new Map<number, number>()
     for (const i of all) counts.set(i, (counts.get(i) ?? 0) + 1)
     assert.ok(Math.max(...counts.values()) <= 2, 'no piece offered a third time while some were offered once')
+  })
+})
+
+describe('super-seeding offers that are never asked for', { timeout: 30_000 }, () => {
+  test('are withdrawn after the time-out and replaced by other pieces', async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
+    const client = createSwarmClient({ torrentPort: 0 })
+    const peers: RawPeer[] = []
+    try {
+      await writeFile(join(tmp, 'app-v1.tar.gz'), CONTENT)
+      const made = await makeTorrent(join(tmp, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+      await whenListening(client, 0)
+      const torrent = client.add(made.torrent, { path: tmp, skipVerify: true })
+      superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: 1000, offerTimeoutMs: 300 })
+      await new Promise((resolve) => torrent.once('ready', resolve))
+      const silent = new RawPeer(client.torrentPort, made.infoHash, true)
+      peers.push(silent)
+      await waitFor('two first offers', () => silent.offered.length >= 2, 5000)
+      const first = silent.offered.slice(0, 2)
+      // The peer asks for nothing and announces nothing: after 300 ms its two offers go to other pieces.
+      await waitFor('replacement offers', () => silent.offered.length >= 4, 5000)
+      assert.deepEqual(silent.offered.slice(2).filter((i) => first.includes(i)), [], 'a withdrawn piece is not offered to the same peer again')
+    } finally {
+      for (const p of peers) p.close()
+      await destroySwarmClient(client)
+      await rm(tmp, { recursive: true, force: true })
+    }
   })
 })
