@@ -1,5 +1,5 @@
 import type WebTorrent from 'webtorrent'
-import type { Torrent, Wire } from 'webtorrent'
+import type { AddOptions, Torrent, Wire } from 'webtorrent'
 import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { dropCorruptPeers } from './corrupt-peers.ts'
@@ -31,6 +31,17 @@ function storeCacheSlots(pieceLength: number | undefined): number {
  * peer holding a fresh piece waits. Every interested peer is served.
  */
 const UNCHOKED_PEERS = 1_000_000
+
+/** The settings every torrent of the swarm gets, downloaded or seeded, into `<dir>/<info.name>`. */
+function addOptions(dir: string, pieceLength: number | undefined, announce: string[] | undefined): AddOptions {
+  return {
+    path: dir,
+    strategy: 'rarest',
+    storeCacheSlots: storeCacheSlots(pieceLength),
+    uploads: UNCHOKED_PEERS,
+    ...(announce ? { announce } : {}),
+  }
+}
 
 /** Pieces failing verification that a peer may send before it is dropped (one may be bad luck). */
 const CORRUPT_STRIKES = 2
@@ -89,13 +100,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
   let webseedsAdded = options.webseedFallbackMs === undefined
   if (!webseedsAdded) parsed.urlList = []
   return new Promise((resolve, reject) => {
-    const torrent = client.add(parsed, {
-      path: options.dir,
-      strategy: 'rarest',
-      storeCacheSlots: storeCacheSlots(parsed.pieceLength),
-      uploads: UNCHOKED_PEERS,
-      ...(options.announce ? { announce: options.announce } : {}),
-    })
+    const torrent = client.add(parsed, addOptions(options.dir, parsed.pieceLength, options.announce))
     const traffic = countTraffic(torrent)
     dropCorruptPeers(torrent, { maxStrikes: CORRUPT_STRIKES, onDrop: (peer, strikes) => options.onPeerDropped?.(peer, strikes) })
     // Progress is a new high of received bytes. webtorrent's `downloaded` also counts pieces in flight and
@@ -181,14 +186,7 @@ export async function seedTorrent(
 ): Promise<Torrent> {
   const parsed = await parseTorrent(torrentFile)
   return new Promise((resolve, reject) => {
-    const torrent = client.add(parsed, {
-      path: dir,
-      skipVerify: options.skipVerify,
-      strategy: 'rarest',
-      storeCacheSlots: storeCacheSlots(parsed.pieceLength),
-      uploads: UNCHOKED_PEERS,
-      ...(options.announce ? { announce: options.announce } : {}),
-    })
+    const torrent = client.add(parsed, { ...addOptions(dir, parsed.pieceLength, options.announce), skipVerify: options.skipVerify })
     if (options.superSeed) superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: SUPER_SEED_WINDOW_MS, offerTimeoutMs: SUPER_SEED_OFFER_TIMEOUT_MS })
     torrent.once('error', reject)
     torrent.once('ready', () => resolve(torrent))

@@ -36,10 +36,8 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   const lengthOf = (index: number) => (index === torrent.pieces.length - 1 ? torrent.lastPieceLength : torrent.pieceLength)
 
   torrent.on('wire', (wire: SeedWire) => {
-    /** Offered piece -> bytes of it the peer asked for, by block offset. */
-    const offers = new Map<number, Map<number, number>>()
-    /** When each offer was made, for the time-out. */
-    const offeredAt = new Map<number, number>()
+    /** Offered piece -> when it was offered, and the bytes of it the peer asked for, by block offset. */
+    const offers = new Map<number, { at: number; asked: Map<number, number> }>()
     /** Offers withdrawn unasked: not offered to this peer again (it was told about them once). */
     const withdrawn = new Set<number>()
     /** Offered pieces the peer asked for in full: counted as held until it announces them. */
@@ -55,8 +53,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       while (offers.size < window) {
         const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i))
         if (index < 0) return
-        offers.set(index, new Map())
-        offeredAt.set(index, Date.now())
+        offers.set(index, { at: Date.now(), asked: new Map() })
         counts()[index]!++
         have(index)
       }
@@ -74,8 +71,8 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
 
     const expireOffers = () => {
       const before = Date.now() - options.offerTimeoutMs
-      for (const [index, asked] of offers) {
-        if (asked.size > 0 || offeredAt.get(index)! > before) continue
+      for (const [index, { at, asked }] of offers) {
+        if (asked.size > 0 || at > before) continue
         offers.delete(index)
         withdrawn.add(index)
         counts()[index]!--
@@ -100,7 +97,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       if (started) offerMore()
     })
     wire.on('request', (index: number, offset: number, length: number) => {
-      const asked = offers.get(index)
+      const asked = offers.get(index)?.asked
       if (!asked) return
       asked.set(offset, length)
       let bytes = 0
@@ -119,9 +116,6 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     })
   })
 }
-
-/** Block size peers request (16 KiB: BEP 3's and every client's). */
-const BLOCK_LENGTH = 16 * 1024
 
 /** Index of the least held piece passing `allowed`, ties broken at random; -1 when none passes. */
 export function leastHeld(held: ArrayLike<number>, allowed: (index: number) => boolean): number {

@@ -33,6 +33,12 @@ describe('leastHeld', () => {
   })
 })
 
+/** CONTENT as `<dir>/app-v1.tar.gz` and its torrent. Port 1: no tracker answers; seeders are reached directly. */
+async function writeRelease(dir: string) {
+  await writeFile(join(dir, 'app-v1.tar.gz'), CONTENT)
+  return makeTorrent(join(dir, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+}
+
 /** A bare BitTorrent peer (bittorrent-protocol, as webtorrent uses) connected to the seeder. */
 class RawPeer {
   readonly wire = new Protocol()
@@ -75,9 +81,7 @@ describe('super-seeding origin', { timeout: 30_000 }, () => {
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
-    await writeFile(join(tmp, 'app-v1.tar.gz'), CONTENT)
-    // Port 1: no tracker answers; the seeder is reached directly.
-    const made = await makeTorrent(join(tmp, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+    const made = await writeRelease(tmp)
     assert.equal(made.pieceLength, PIECE)
     infoHash = made.infoHash
     client = createSwarmClient({ torrentPort: 0 })
@@ -142,8 +146,7 @@ describe('super-seeding offers that are never asked for', { timeout: 30_000 }, (
     const client = createSwarmClient({ torrentPort: 0 })
     const peers: RawPeer[] = []
     try {
-      await writeFile(join(tmp, 'app-v1.tar.gz'), CONTENT)
-      const made = await makeTorrent(join(tmp, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+      const made = await writeRelease(tmp)
       await whenListening(client, 0)
       const torrent = client.add(made.torrent, { path: tmp, skipVerify: true })
       superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: 1000, offerTimeoutMs: 300 })
