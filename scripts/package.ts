@@ -7,7 +7,8 @@
 //
 // Environment: ROOKERY_PKG_VERSION overrides package.json's version (the packaging test builds an
 // "upgrade"); ROOKERY_DEB_COMPRESSION (default xz) is passed to dpkg-deb -Z, ROOKERY_RPM_ZSTD_LEVEL (default 9)
-// sets the zstd level of the rpm payload, ROOKERY_PKG_OUT the output directory (default dist/packages).
+// sets the zstd level of the rpm payload, ROOKERY_PKG_OUT the output directory (default dist/packages),
+// ROOKERY_PKG_STAGE_ONLY=1 stops after staging the installed tree in <out>/stage (for bench:agent).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
@@ -210,6 +211,13 @@ const touchAll = () => {
 }
 touchAll()
 const files = staged.filter((p) => !lstatSync(p).isDirectory()).map((p) => relative(stage, p))
+
+// ROOKERY_PKG_STAGE_ONLY=1: stop at the staged tree (<out>/stage), as the packages would install it;
+// `npm run bench:agent -- --packaged` runs the agent from it.
+if (process.env.ROOKERY_PKG_STAGE_ONLY === '1') {
+  process.stdout.write(`${stage}: staged, no packages built (ROOKERY_PKG_STAGE_ONLY)\n`)
+  process.exit(0)
+}
 
 // --- .deb ---------------------------------------------------------------------------------------------------
 const setup = readFileSync(join(packaging, 'setup.sh'), 'utf8')

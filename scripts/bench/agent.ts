@@ -9,11 +9,17 @@
  * The 2 GiB tarball is made with GNU tar and gzip -1 and uploaded with the publish API (PUT, as `rookery
  * publish` does), because gzip -6 of 2 GiB of random data takes minutes and changes nothing downstream.
  *
- *   npm run bench:agent -- [--idle-seconds 60] [--release-mib 2048] [--skip-idle] [--skip-peak]
+ * With --packaged the agent runs as the .deb and .rpm install it: scripts/package.ts stages the installed
+ * tree (ROOKERY_PKG_STAGE_ONLY=1: the esbuild bundle and its chunks, the stripped runtime, /usr/bin/rookery)
+ * in the bench's work directory, and the agent is started through that /usr/bin/rookery (its paths moved
+ * into the staged tree) with the environment of packaging/systemd/rookery-agent.service (its Environment=
+ * lines, if any), as systemd starts it. Without it, the agent runs from the TypeScript sources.
+ *
+ *   npm run bench:agent -- [--packaged] [--idle-seconds 60] [--release-mib 2048] [--skip-idle] [--skip-peak]
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, NODE, MAIN, printTable, Proc, run, runBench, sleep, startServer, TOKEN, waitFor, workDir } from './common.ts'
@@ -25,6 +31,7 @@ const { values: args } = parseArgs({
     'release-mib': { type: 'string', default: '2048' },
     'skip-idle': { type: 'boolean', default: false },
     'skip-peak': { type: 'boolean', default: false },
+    packaged: { type: 'boolean', default: false },
     // To try runtime settings on the agent only, e.g. --agent-env MALLOC_ARENA_MAX=2 --agent-env NODE_OPTIONS=--max-semi-space-size=1
     'agent-env': { type: 'string', multiple: true, default: [] },
     // Peak run: have the agent write a Node diagnostic report at each new RSS high (20 MB steps) and print
@@ -54,10 +61,49 @@ async function writeAgentConfig(dir: string, server: string, name: string): Prom
   return file
 }
 
-const startAgent = (dir: string, config: string, name: string) =>
-  new Proc([NODE, MAIN, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
+/** How the agent is started: the sources on the pinned Node, or the staged package's launcher. */
+let agentCommand = [NODE, MAIN]
 
-const agentEnv = Object.fromEntries(args['agent-env'].map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+const startAgent = (dir: string, config: string, name: string) =>
+  new Proc([...agentCommand, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
+
+const agentEnv: Record<string, string> = {}
+const setAgentEnv = (pairs: string[]) => {
+  for (const kv of pairs) agentEnv[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1)
+}
+
+const REPO = join(import.meta.dirname, '..', '..')
+const UNIT = join(REPO, 'packaging/systemd/rookery-agent.service')
+
+/**
+ * Stages the package's tree under `dir` and returns the command that starts the agent as the package
+ * does: its /usr/bin/rookery with /usr/lib/rookery moved into the staged tree. The unit's Environment=
+ * assignments go into the agent's environment.
+ */
+async function stagePackage(dir: string): Promise<string[]> {
+  const out = join(dir, 'package')
+  run([NODE, join(REPO, 'scripts/package.ts')], { env: { ROOKERY_PKG_OUT: out, ROOKERY_PKG_STAGE_ONLY: '1' } })
+  const stage = join(out, 'stage')
+  const launcher = await readFile(join(stage, 'usr/bin/rookery'), 'utf8')
+  if (!launcher.includes('/usr/lib/rookery/')) throw new Error(`the staged /usr/bin/rookery does not name /usr/lib/rookery:\n${launcher}`)
+  const moved = join(dir, 'rookery')
+  await writeFile(moved, launcher.replaceAll('/usr/lib/rookery/', `${join(stage, 'usr/lib/rookery')}/`))
+  await chmod(moved, 0o755)
+  const unitEnv = unitEnvironment(await readFile(UNIT, 'utf8'))
+  setAgentEnv(unitEnv)
+  console.log(`# packaged: ${moved} (the staged /usr/bin/rookery) -> ${launcher.trim().split('\n').at(-1)}; unit environment: ${unitEnv.length > 0 ? unitEnv.join(' ') : 'none'}`)
+  return [moved]
+}
+
+/** The assignments of a unit's Environment= lines, unquoted as systemd does ("A=b c" D=e). */
+function unitEnvironment(unit: string): string[] {
+  const pairs: string[] = []
+  for (const line of unit.split('\n')) {
+    const m = /^Environment=(.*)$/.exec(line.trim())
+    if (m) for (const word of m[1]!.match(/"[^"]*"|'[^']*'|\S+/g) ?? []) pairs.push(/^["']/.test(word) ? word.slice(1, -1) : word)
+  }
+  return pairs
+}
 
 async function idle(dir: string, server: string): Promise<Array<Array<string | number>>> {
   const config = await writeAgentConfig(dir, server, 'idle')
@@ -191,8 +237,12 @@ async function printDiagnosis(reports: string): Promise<void> {
 
 await runBench(async () => {
   console.log(machineNote())
-  if (args['agent-env'].length > 0) console.log(`# agent environment: ${args['agent-env'].join(' ')}`)
   const dir = await workDir('agent')
+  if (args.packaged) agentCommand = await stagePackage(dir)
+  else console.log(`# from source: ${agentCommand.join(' ')}`)
+  // --agent-env comes last: it may override what the unit sets.
+  setAgentEnv(args['agent-env'])
+  if (args['agent-env'].length > 0) console.log(`# agent environment: ${args['agent-env'].join(' ')}`)
   const { url } = await startServer(join(dir, 'server'), { core: CORES.server })
   const rows: Array<Array<string | number>> = [['figure', 'measured', 'target', '']]
   if (!args['skip-idle']) rows.push(...(await idle(dir, url)))
