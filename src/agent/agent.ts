@@ -1,7 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { lockStateDir } from './lock.ts'
 import { join } from 'node:path'
-import cron, { type ScheduledTask } from 'node-cron'
 import { describeError, ExitCode, RookeryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { KeyObject } from 'node:crypto'
@@ -18,6 +17,7 @@ import { ManifestPoller } from './fetch.ts'
 import { watchManifest } from './watch.ts'
 import { AppLayout } from './layout.ts'
 import { planApp, retryDelayMs, type Action } from './plan.ts'
+import { parseCron, scheduleCron, type ScheduledTask } from './schedule.ts'
 import { StateFile } from './state.ts'
 import type { Swarm } from './swarm.ts'
 
@@ -128,19 +128,8 @@ export class Agent {
         onChange: () => void this.reconcile(this.#config.seed_window),
       })
     }
-    // node-cron writes coloured lines of its own to stdout, which would break the JSON log. A skipped or
-    // overlapping tick is harmless here (runs never overlap; the long-poll and the next tick follow).
-    cron.setLogger({
-      info: (message) => this.#log.debug({ cron: message }, 'scheduler'),
-      warn: (message) => this.#log.debug({ cron: message }, 'scheduler'),
-      error: (message) => this.#log.error({ cron: String(message) }, 'scheduler error'),
-      debug: () => {},
-    })
-    this.#task = cron.schedule(this.#config.schedule, () => this.reconcile(this.#config.seed_window).then(() => undefined), {
-      name: 'rookery-poll',
-      noOverlap: true,
-      ...(this.#config.jitter > 0 ? { maxRandomDelay: this.#config.jitter } : {}),
-    })
+    // A skipped or overlapping tick is harmless here (runs never overlap; the long-poll and the next tick follow).
+    this.#task = scheduleCron(parseCron(this.#config.schedule), () => this.reconcile(this.#config.seed_window), { jitterMs: this.#config.jitter })
   }
 
   /**
@@ -168,7 +157,7 @@ export class Agent {
     this.#stopping.abort()
     this.#reporter?.stop()
     this.#metricsServer?.close()
-    await this.#task?.destroy()
+    this.#task?.stop()
     await this.#running?.catch(() => undefined)
     const swarm = this.#swarm
     this.#swarm = undefined
