@@ -1,5 +1,8 @@
 import { pino, type Logger } from 'pino'
-import pretty from 'pino-pretty'
+
+// pino-pretty (and what it pulls in) is loaded only for a terminal: a daemon logging to journald or a
+// file never needs it, and an idle agent is judged by its RSS.
+const pretty = process.stdout.isTTY ? (await import('pino-pretty')).default : undefined
 
 export type { Logger }
 
@@ -14,7 +17,7 @@ export function createLogger(component: string, fields: Record<string, unknown> 
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   }
-  if (process.stdout.isTTY) {
+  if (pretty) {
     return pino(options, pretty({ sync: true, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }))
   }
   return pino(options, pino.destination({ dest: 1, sync: true }))
