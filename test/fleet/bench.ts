@@ -10,10 +10,10 @@ import { table, writeReport } from './report.ts'
 
 const USAGE = `usage: npm run bench:fleet -- [--hosts N] [--rate MBIT] [--size 64MiB] [--delay MS] [--queue MS]
   [--phases rookery,http,aria2,libtorrent] [--schedule CRON] [--server-yaml YAML] [--agent-yaml YAML]
-  [--out DIR] [--keep] [--no-install]
+  [--launch package|source] [--out DIR] [--keep] [--no-install]
   npm run bench:fleet -- --report DIR    (table and plot again from DIR/result.json, no run)
 env: FLEET_HOSTS FLEET_RATE_MBIT FLEET_SIZE FLEET_DELAY_MS FLEET_QUEUE_MS FLEET_PHASES FLEET_SCHEDULE
-  FLEET_SERVER_YAML FLEET_AGENT_YAML FLEET_OUT (e.g. FLEET_SERVER_YAML='{origin_upload_limit: 2MiB}')
+  FLEET_SERVER_YAML FLEET_AGENT_YAML FLEET_LAUNCH FLEET_OUT (e.g. FLEET_SERVER_YAML='{origin_upload_limit: 2MiB}')
   FLEET_NODE_ARGS: Node flags for every agent (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof')`
 
 function size(text: string): number {
@@ -27,6 +27,11 @@ function positive(name: string, text: string, min = 0): number {
   const n = Number(text)
   if (!Number.isFinite(n) || n < min) throw new Error(`bad ${name} "${text}": want a number >= ${min}`)
   return n
+}
+
+function launchForm(text: string): 'package' | 'source' {
+  if (text !== 'package' && text !== 'source') throw new Error(`bad --launch "${text}": want package (the bundle, as installed) or source (the TypeScript sources)`)
+  return text
 }
 
 function yamlObject(name: string, text: string | undefined): Record<string, unknown> {
@@ -48,6 +53,7 @@ async function main(): Promise<void> {
       schedule: { type: 'string' },
       'server-yaml': { type: 'string' },
       'agent-yaml': { type: 'string' },
+      launch: { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean' },
       'no-install': { type: 'boolean' },
@@ -81,6 +87,7 @@ async function main(): Promise<void> {
     agentConfig: yamlObject('--agent-yaml', a['agent-yaml'] ?? env.FLEET_AGENT_YAML),
     prefix: 'rkfb',
     subnet: '10.77.0',
+    launch: launchForm(a.launch ?? env.FLEET_LAUNCH ?? 'package'),
     keep: a.keep ?? false,
     installTools: !(a['no-install'] ?? false),
     log: (line) => console.log(line),

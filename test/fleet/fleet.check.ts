@@ -27,6 +27,8 @@ test(`${HOSTS} namespaced hosts activate identical files, mostly from each other
     agentConfig: {},
     prefix: PREFIX,
     subnet: '10.77.0',
+    // The bundle on the packaged runtime, as the .deb/.rpm run it.
+    launch: 'package',
     keep: false,
     installTools: true,
     log: (line) => console.log(line),

@@ -8,7 +8,8 @@ import { CpuSampler, type CpuSummary } from './cpu.ts'
 import { createNetwork, destroyNamespaces, lockPrefix, type Host } from './netns.ts'
 import { runAria2, runHttp, runLibtorrent } from './phase-baselines.ts'
 import { runRookery } from './phase-rookery.ts'
-import { exitedError, killAllSync, MAIN, NODE, NsProcess, runInNs, waitFor } from './procs.ts'
+import { SOURCE_LAUNCHER, stagePackage, type RookeryLauncher } from '../../scripts/staged-package.ts'
+import { exitedError, killAllSync, NsProcess, runInNs, waitFor } from './procs.ts'
 import { ensureTools } from './tools.ts'
 
 export const PHASES = ['rookery', 'http', 'aria2', 'libtorrent'] as const
@@ -31,6 +32,11 @@ export interface FleetOptions {
   /** Namespace name prefix, distinct for the bench and the CI check so they never delete each other's. */
   prefix: string
   subnet: string
+  /**
+   * What runs server, publish and agents: 'package', the esbuild bundle on the packaged runtime as the
+   * .deb/.rpm install it (staged, not installed), or 'source', the TypeScript sources on the pinned Node.
+   */
+  launch: 'package' | 'source'
   /** Keep the work directory (configs, logs, downloads) instead of deleting it. */
   keep: boolean
   installTools: boolean
@@ -81,6 +87,7 @@ export interface FleetContext {
   workDir: string
   serverUrl: string
   cpu: CpuSampler
+  launcher: RookeryLauncher
   release: FleetResult['release'] & { torrentFile: string; tarballUrl: string; sourceDir: string }
   /** Server's origin seeder + webseed byte counters now. */
   serverSent(): Promise<number>
@@ -140,6 +147,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     const [serverHost, ...agents] = hosts as [Host, ...Host[]]
     opts.log(`# network: ${agents.length} hosts + server on ${opts.subnet}.0/24, ${opts.rateMbit} Mbit/s each way, made in ${Date.now() - t} ms`)
 
+    const launcher = opts.launch === 'package' ? await stagePackage(workDir) : SOURCE_LAUNCHER
     const serverUrl = `http://${serverHost.addr}:8998`
     const serverYaml = join(workDir, 'server.yaml')
     await writeFile(
@@ -153,7 +161,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
         ...opts.serverConfig,
       }),
     )
-    server = new NsProcess(serverHost.ns, [NODE, MAIN, 'server', '--config', serverYaml], join(workDir, 'server.log'))
+    server = new NsProcess(serverHost.ns, [...launcher.command, 'server', '--config', serverYaml], join(workDir, 'server.log'), launcher.env.server)
     const srv = server
     await waitFor('the rookery server to start', async () => {
       if (!srv.running) throw exitedError(srv, 'rookery server')
@@ -169,6 +177,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
       workDir,
       serverUrl,
       cpu,
+      launcher,
       release: undefined as unknown as FleetContext['release'],
       serverCpuSeconds: () => srv.usage()?.cpuSeconds ?? 0,
       serverSent: async () => {
@@ -182,7 +191,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
       started_at: new Date().toISOString(),
       machine: { cores: cpus().length, cpu_model: cpus()[0]?.model ?? '?', memory_gib: Math.round(totalmem() / 2 ** 30), kernel_node: process.version, load_avg_at_start: loadavg() },
       rookery: codeVersion(),
-      options: { hosts: opts.hosts, rateMbit: opts.rateMbit, sizeBytes: opts.sizeBytes, delayMs: opts.delayMs, queueMs: opts.queueMs, phases: opts.phases, schedule: opts.schedule, serverConfig: opts.serverConfig, agentConfig: opts.agentConfig, subnet: opts.subnet },
+      options: { hosts: opts.hosts, rateMbit: opts.rateMbit, sizeBytes: opts.sizeBytes, delayMs: opts.delayMs, queueMs: opts.queueMs, phases: opts.phases, launch: opts.launch, schedule: opts.schedule, serverConfig: opts.serverConfig, agentConfig: opts.agentConfig, subnet: opts.subnet },
       release: undefined as unknown as FleetResult['release'],
       lower_bound_seconds: 0,
       phases: [],

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { treeDigest } from '../helpers/trees.ts'
 import type { FleetContext, PhaseResult } from './fleet.ts'
-import { clientUsage, exitedError, MAIN, NODE, NsProcess, runInNs, waitFor } from './procs.ts'
+import { clientUsage, exitedError, NsProcess, runInNs, waitFor } from './procs.ts'
 
 const digestOf = async (dir: string) => createHash('sha256').update(JSON.stringify(await treeDigest(dir))).digest('hex')
 /** Extra Node flags for every agent, e.g. FLEET_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them. */
@@ -46,7 +46,8 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
         apps: [{ name: o.app, deploy_to: join(dir, 'srv', o.app) }],
       }),
     )
-    agents.push(new NsProcess(host.ns, [NODE, ...NODE_ARGS, MAIN, 'agent', '--config', config], join(dir, 'agent.log')))
+    const [node, ...rest] = ctx.launcher.command
+    agents.push(new NsProcess(host.ns, [node!, ...NODE_ARGS, ...rest, 'agent', '--config', config], join(dir, 'agent.log'), ctx.launcher.env.agent))
   }
   await waitFor('every agent to start', async () => {
     const dead = agents.find((a) => !a.running)
@@ -61,7 +62,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
   const cpuBefore = agents.map((a) => a.usage())
   const serverCpuBefore = ctx.serverCpuSeconds()
   const publishStarted = Date.now()
-  const pub = await runInNs(ctx.server.ns, [NODE, MAIN, 'publish', join(workDir, 'source'), '--app', o.app, '--tag', o.tag, '--server', ctx.serverUrl], 600_000, { ROOKERY_TOKEN: o.token })
+  const pub = await runInNs(ctx.server.ns, [...ctx.launcher.command, 'publish', join(workDir, 'source'), '--app', o.app, '--tag', o.tag, '--server', ctx.serverUrl], 600_000, { ROOKERY_TOKEN: o.token })
   if (pub.code !== 0) throw new Error(`rookery publish failed (exit ${pub.code}): ${pub.stderr.trim()}`)
   const publishSeconds = seconds(Date.now() - publishStarted)
   const man = await runInNs(ctx.server.ns, ['curl', '-sS', '--max-time', '10', `${ctx.serverUrl}/manifest`], 15_000)

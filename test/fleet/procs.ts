@@ -1,11 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 
-/** The pinned Node 24 running the bench also runs the rookery CLI, exactly as `bin/rookery` would. */
-export const NODE = process.execPath
-export const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
 
 /** Every process the test bed started and that has not exited: killed on teardown, Ctrl-C or a crash. */
 const live = new Set<ChildProcess>()

@@ -1,0 +1,67 @@
+// Runs rookery as the .deb and .rpm install it, without installing them: scripts/package.ts stages the
+// installed tree (ROOKERY_PKG_STAGE_ONLY=1: the esbuild bundle and its chunks, the stripped runtime,
+// /usr/bin/rookery), and the launcher's command runs with /usr/lib/rookery pointing into that tree. The
+// systemd unit's Environment= assignments come along, as systemd would set them. Benchmarks use this so
+// they measure what users run rather than the TypeScript sources.
+import { execFileSync } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+const REPO = join(import.meta.dirname, '..')
+
+/**
+ * How to start the rookery CLI: the command (append the verb and its arguments) and extra environment.
+ * `command[0]` is always the Node binary, so Node flags (e.g. --cpu-prof) can go right after it.
+ */
+export interface RookeryLauncher {
+  form: 'source' | 'package'
+  command: string[]
+  /** What systemd would add to the environment of the agent's or the server's unit. */
+  env: Record<'agent' | 'server', Record<string, string>>
+}
+
+/** The TypeScript sources on the pinned Node that runs this script (what `npm run rookery` does). */
+export const SOURCE_LAUNCHER: RookeryLauncher = { form: 'source', command: [process.execPath, join(REPO, 'src/main.ts')], env: { agent: {}, server: {} } }
+
+/** Stages the package under `dir` (about a second) and returns its launcher and the units' environment. */
+export async function stagePackage(dir: string): Promise<RookeryLauncher> {
+  const out = join(dir, 'package')
+  try {
+    execFileSync(process.execPath, [join(REPO, 'scripts/package.ts')], {
+      env: { ...process.env, ROOKERY_PKG_OUT: out, ROOKERY_PKG_STAGE_ONLY: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 300_000,
+    })
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim()
+    throw new Error(`staging the package failed: ${stderr || (err as Error).message}`)
+  }
+  const stage = join(out, 'stage')
+  const command = launcherCommand(await readFile(join(stage, 'usr/bin/rookery'), 'utf8'))
+    .map((word) => word.replace(/^\/usr\/lib\/rookery\//, `${join(stage, 'usr/lib/rookery')}/`))
+  const env = async (unit: string) => {
+    const pairs = unitEnvironment(await readFile(join(REPO, 'packaging/systemd', unit), 'utf8'))
+    return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+  }
+  return { form: 'package', command, env: { agent: await env('rookery-agent.service'), server: await env('rookery-server.service') } }
+}
+
+/** The words of the launcher's `exec /usr/lib/rookery/node ... "$@"` line, without `exec` and `"$@"`. */
+function launcherCommand(script: string): string[] {
+  const line = script.split('\n').find((l) => l.startsWith('exec '))
+  const words = line?.split(/\s+/).filter(Boolean) ?? []
+  if (words.at(-1) !== '"$@"' || words[1] !== '/usr/lib/rookery/node' || words.some((w, i) => i > 0 && i < words.length - 1 && /["'$`\\]/.test(w))) {
+    throw new Error(`the staged /usr/bin/rookery is not a plain 'exec /usr/lib/rookery/node ... "$@"' line: update scripts/staged-package.ts\n${script}`)
+  }
+  return words.slice(1, -1)
+}
+
+/** The assignments of a unit's Environment= lines, unquoted as systemd does ("A=b c" D=e). */
+export function unitEnvironment(unit: string): string[] {
+  const pairs: string[] = []
+  for (const line of unit.split('\n')) {
+    const m = /^Environment=(.*)$/.exec(line.trim())
+    if (m) for (const word of m[1]!.match(/"[^"]*"|'[^']*'|\S+/g) ?? []) pairs.push(/^["']/.test(word) ? word.slice(1, -1) : word)
+  }
+  return pairs
+}
