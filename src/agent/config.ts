@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { isAbsolute } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod'
 import { appName, cronExpression, duration, httpUrl, listenAddress, port, size, usableDir } from '../config/schema.ts'
 import { loadConfigFile } from '../config/load.ts'
 import { parsePublicKey } from '../release/sign.ts'

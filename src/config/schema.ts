@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod'
 import { parseCron } from '../agent/schedule.ts'
 import { parseDuration, parseSize } from './units.ts'
 import { isSafeName } from '../release/names.ts'

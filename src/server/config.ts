@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { readFile } from 'node:fs/promises'
 import { duration, httpUrl, listenAddress, port, size, usableDir } from '../config/schema.ts'
 import { loadConfigFile } from '../config/load.ts'

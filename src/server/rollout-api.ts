@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { z } from 'zod'
+import * as z from 'zod'
 import { addPin, promoteRollout, removePin, setRollout } from '../manifest/changes.ts'
 import { HttpError, readSmallBody, sendJson } from './http-util.ts'
 import type { PublishContext } from './publish-api.ts'

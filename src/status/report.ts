@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 /**
  * What an agent tells the server after each phase change (and as a heartbeat): small, so a fleet can
