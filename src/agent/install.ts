@@ -3,7 +3,6 @@ import { rm } from 'node:fs/promises'
 import { UnavailableError, VerifyError } from '../errors.ts'
 import type { ReleaseEntry } from '../manifest/manifest.ts'
 import { extractRelease } from '../release/extract.ts'
-import { sha256File } from '../release/hash.ts'
 import { readTorrent } from '../release/torrent.ts'
 import { downloadTorrent, stopTorrent } from '../swarm/download.ts'
 import type { AppConfig } from './config.ts'
@@ -19,9 +18,9 @@ const MAX_TORRENT_FILE = 16 * 1024 * 1024
 
 /**
  * Installs a release: .torrent (checked against the manifest's infohash), swarm download into
- * <state_dir>/downloads/<infohash>, SHA-256 of the whole tarball, extraction into releases/<tag>, then
- * activation. Nothing is extracted before the checksum matched; nothing becomes current before it is
- * fully extracted.
+ * <state_dir>/downloads/<infohash>, extraction into releases/<tag> with the SHA-256 of the whole tarball
+ * checked in the same pass, then activation. The extracted tree enters releases/ only once the checksum
+ * matched; nothing becomes current before it is fully extracted and verified.
  */
 export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppConfig, release: ReleaseEntry): Promise<void> {
   const log = ctx.log.child({ app: app.name, tag: release.tag })
@@ -60,24 +59,29 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
   const tarball = join(dir, info.name)
   const layout = new AppLayout(app.deploy_to)
   const traffic = download.traffic()
+  log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download complete')
+  ctx.metrics.downloaded(app.name, 'peer', traffic.fromPeers)
+  ctx.metrics.downloaded(app.name, 'webseed', traffic.fromWebseed)
   try {
-    const digest = await sha256File(tarball)
-    if (digest !== release.sha256) {
-      await rm(dir, { recursive: true, force: true })
-      throw new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `downloaded ${info.name} has sha256 ${digest}, the manifest says ${release.sha256}`)
-    }
-    log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
-    report({ phase: 'verified', timings: { download_ms: downloadMs } })
-    ctx.metrics.downloaded(app.name, 'peer', traffic.fromPeers)
-    ctx.metrics.downloaded(app.name, 'webseed', traffic.fromWebseed)
     await layout.prepare()
+    // The SHA-256 is checked in the same pass as the extraction (one read of the tarball, not two); the
+    // extracted tree leaves its staging directory only if it matches.
     const extracted = await extractRelease(tarball, layout.releaseDir(release.tag), {
       maxBytes: ctx.config.max_release_size,
       maxEntries: ctx.config.max_release_entries,
+    }, { sha256: release.sha256 }).catch(async (err: unknown) => {
+      if ((err as { code?: unknown }).code === 'ROOKERY_CHECKSUM_MISMATCH') {
+        await rm(dir, { recursive: true, force: true })
+        throw new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `downloaded ${(err as Error).message} (the manifest's)`, { cause: err })
+      }
+      throw err
     })
+    const extractMs = Date.now() - started - downloadMs
+    log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
+    report({ phase: 'verified', timings: { download_ms: downloadMs } })
     await layout.touch(release.tag)
-    log.info({ files: extracted.files, bytes: extracted.bytes }, 'release extracted')
-    report({ phase: 'extracted', timings: { download_ms: downloadMs, extract_ms: Date.now() - started - downloadMs } })
+    log.info({ files: extracted.files, bytes: extracted.bytes, extract_ms: extractMs }, 'release extracted')
+    report({ phase: 'extracted', timings: { download_ms: downloadMs, extract_ms: extractMs } })
   } catch (err) {
     // Out of the client, so a retry can add the same torrent again (the verified file stays to resume).
     await stopTorrent(swarm.client, download.torrent)

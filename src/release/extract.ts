@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, mkdir, rename, rm, symlink } from 'node:fs/promises'
+import { lstat, mkdir, rename, rm, stat, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { createGunzip } from 'node:zlib'
 import { extract } from 'tar'
 import type { ReadEntry } from 'tar'
 import { RookeryError, VerifyError } from '../errors.ts'
+import { sha256File } from './hash.ts'
 
 /** Bounds on what one release may unpack to: a decompression bomb fails instead of filling the disk. */
 export interface ExtractLimits {
@@ -42,11 +43,18 @@ const ESCAPES = 'resolves outside the release (or loops)'
  * `limits`; a corrupt archive is VerifyError ROOKERY_BAD_ARCHIVE; a disk or permission failure is
  * RookeryError ROOKERY_EXTRACT_IO. On any failure nothing is left behind. Throws ROOKERY_EXTRACT_EXISTS if
  * `targetDir` exists. Files get their archive mode (less the umask) and the extracting user as owner.
+ *
+ * With `expected.sha256` the tarball's SHA-256 is computed from the same reads that feed the extraction
+ * (one pass over the file instead of two), and the staging directory becomes `targetDir` only if it
+ * matches: otherwise VerifyError ROOKERY_CHECKSUM_MISMATCH, and nothing is left behind. A tarball that
+ * fails to extract is checked against the digest too, so a corrupt download is reported as such rather
+ * than as a bad release.
  */
 export async function extractRelease(
   tarball: string,
   targetDir: string,
   limits: Partial<ExtractLimits> = {},
+  expected?: { sha256: string },
 ): Promise<ExtractResult> {
   const target = path.resolve(targetDir)
   if (await lstat(target).then(() => true, () => false)) {
@@ -62,7 +70,9 @@ export async function extractRelease(
     throw ioError(tarball, err)
   }
   try {
-    const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits })
+    const digest = expected ? { hash: createHash('sha256'), bytes: 0 } : undefined
+    const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest)
+    if (expected && digest) await checkDigest(tarball, expected.sha256, digest)
     await rename(staging, target).catch((err: unknown) => {
       const code = (err as { code?: unknown }).code
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
@@ -73,6 +83,10 @@ export async function extractRelease(
     return result
   } catch (err) {
     await rm(staging, { recursive: true, force: true })
+    if (expected && err instanceof VerifyError && err.code !== 'ROOKERY_CHECKSUM_MISMATCH') {
+      const actual = await sha256File(tarball).catch(() => undefined)
+      if (actual !== undefined && actual !== expected.sha256) throw checksumMismatch(tarball, actual, expected.sha256)
+    }
     const error = err instanceof RookeryError ? err : ioError(tarball, err)
     // A full or read-only disk is about where the release goes: name that place, not the tarball.
     if (error.code === 'ROOKERY_EXTRACT_IO' && error.cause instanceof Error) {
@@ -88,7 +102,7 @@ export async function extractRelease(
  * 'close', and only after that is it safe to delete the staging directory. (Aborting tar's own gunzip
  * leaves it with writes in flight and never emits 'close'.)
  */
-function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Promise<ExtractResult> {
+function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest): Promise<ExtractResult> {
   return new Promise((resolve, reject) => {
     let failure: Error | undefined
     let entries = 0
@@ -171,6 +185,12 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Pr
     unpack.on('error', (err: Error) => fail(classify(tarball, err)))
     gunzip.on('error', (err: Error) => fail(badArchive(tarball, err)))
     source.on('error', (err: Error) => fail(ioError(tarball, err)))
+    if (digest) {
+      source.on('data', (chunk: string | Buffer) => {
+        digest.hash.update(chunk) // a Buffer: the stream has no encoding
+        digest.bytes += chunk.length
+      })
+    }
     unpack.on('close', () => {
       // A link checked early may resolve differently once later links exist: check all of them again.
       for (const [rel, target] of failure ? [] : links) {
@@ -184,6 +204,26 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits): Pr
     })
     source.pipe(gunzip).pipe(unpack)
   })
+}
+
+/** The SHA-256 of the tarball's bytes read so far, and how many they were. */
+interface RunningDigest {
+  hash: Hash
+  bytes: number
+}
+
+/**
+ * Compares the digest of what the extraction read with the expected one. If the reads stopped short of
+ * the end of the file (bytes after the gzip stream that nothing consumed), the file is hashed whole.
+ */
+async function checkDigest(tarball: string, expected: string, digest: RunningDigest): Promise<void> {
+  const { size } = await stat(tarball)
+  const actual = digest.bytes === size ? digest.hash.digest('hex') : await sha256File(tarball)
+  if (actual !== expected) throw checksumMismatch(tarball, actual, expected)
+}
+
+function checksumMismatch(tarball: string, actual: string, expected: string): VerifyError {
+  return new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `${path.basename(tarball)} has sha256 ${actual}, expected ${expected}`)
 }
 
 /**

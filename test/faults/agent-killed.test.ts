@@ -135,20 +135,20 @@ test('agent killed during the download: restarts, resumes, converges', { timeout
   console.log(`# ${await stopWatch()} observations of current, all complete or absent`)
   await assertConverged(host, 1)
   // The second run resumed: it kept the verified pieces of the first and received less than the whole.
-  const verified = (await lab.agentLog(host)).filter((l) => l.msg === 'download verified')
-  assert.equal(verified.length, 1)
-  const received = Number(verified[0]!.from_peers) + Number(verified[0]!.from_webseed)
+  const complete = (await lab.agentLog(host)).filter((l) => l.msg === 'download complete')
+  assert.equal(complete.length, 1)
+  const received = Number(complete[0]!.from_peers) + Number(complete[0]!.from_webseed)
   console.log(`# the restarted agent received ${received} of ${size} bytes`)
   assert.ok(received <= size - kept.validBytes, `the restarted agent received ${received} bytes, more than the ${size - kept.validBytes} missing`)
   await lab.stopAgents(host)
 })
 
-test('agent killed as soon as the download is verified (during the extraction): restarts, converges', { timeout: 90_000 }, async () => {
+test('agent killed as soon as the download is complete (during the checksummed extraction): restarts, converges', { timeout: 90_000 }, async () => {
   const host = 'ex'
   await lab.agentConfig(host, { agent: { webseed_fallback: '10m' }, app: { post_install: './bin/post-install' } })
   const stopWatch = watchCurrent(host)
   const agent = lab.startAgent(host)
-  await waitForFast('download verified', async () => (await lab.agentLog(host)).some((l) => l.msg === 'download verified'), 60_000)
+  await waitForFast('download complete', async () => (await lab.agentLog(host)).some((l) => l.msg === 'download complete'), 60_000)
   await lab.kill(agent)
   const releases = await readdir(join(lab.deployDir(host), 'releases')).catch(() => [] as string[])
   const extracted = (await lab.agentLog(host)).some((l) => l.msg === 'release extracted')

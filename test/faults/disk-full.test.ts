@@ -66,9 +66,9 @@ test('disk full in deploy_to: a clear transient error, no staging left, current 
     assert.match(String(line.err), /ENOSPC/)
   }
   // Downloaded once: a retry resumes from the verified tarball it kept and receives nothing.
-  const verified = (await lab.agentLog('host')).filter((l) => l.msg === 'download verified' && l.tag === 'v2')
-  assert.ok(verified.length >= 2)
-  for (const line of verified.slice(1)) assert.equal(Number(line.from_peers) + Number(line.from_webseed), 0, 'a retry downloaded again')
+  const complete = (await lab.agentLog('host')).filter((l) => l.msg === 'download complete' && l.tag === 'v2')
+  assert.ok(complete.length >= 2)
+  for (const line of complete.slice(1)) assert.equal(Number(line.from_peers) + Number(line.from_webseed), 0, 'a retry downloaded again')
   assert.deepEqual(await lab.stagingDirs('host'), [])
   assert.equal(await lab.checkCurrent('host', expected), 'v1')
   const fs = await statfs(mounted!)

@@ -125,9 +125,9 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
     identical: digests.every((d) => d === null || d === expected) && digests.some((d) => d !== null),
     extra: {
       started_download_seconds: logs.map((l) => { const x = pick(l, 'download started'); return x ? seconds(Date.parse(x.time as string) - t0) : null }),
-      downloaded_seconds: logs.map((l) => { const x = pick(l, 'download verified'); return x ? seconds(Date.parse(x.time as string) - t0) : null }),
-      from_peers: logs.map((l) => (pick(l, 'download verified')?.from_peers as number | undefined) ?? null),
-      from_webseed: logs.map((l) => (pick(l, 'download verified')?.from_webseed as number | undefined) ?? null),
+      downloaded_seconds: logs.map((l) => { const x = pick(l, 'download complete'); return x ? seconds(Date.parse(x.time as string) - t0) : null }),
+      from_peers: logs.map((l) => (pick(l, 'download complete')?.from_peers as number | undefined) ?? null),
+      from_webseed: logs.map((l) => (pick(l, 'download complete')?.from_webseed as number | undefined) ?? null),
       uploaded: logs.map((l) => (pick(l, 'seed window over')?.uploaded as number | undefined) ?? null),
       deploy_failures: logs.map((l) => l.filter((x) => x.msg === 'deploy failed').length),
       digests_identical: digests.map((d) => d === expected),

@@ -31,7 +31,7 @@ function rows(result: FleetResult): Row[] {
   for (const p of result.phases) {
     if (p.name === 'rookery') {
       out.push({ label: `${p.label}: current switched`, seconds: p.seconds, phase: p })
-      out.push({ label: `${p.label}: download verified`, seconds: p.extra.downloaded_seconds as Array<number | null>, phase: p })
+      out.push({ label: `${p.label}: download complete`, seconds: p.extra.downloaded_seconds as Array<number | null>, phase: p })
     } else {
       const failed = ((p.extra.tracker_errors as number[] | undefined) ?? []).filter((n) => n > 0).length
       out.push({ label: failed ? `${p.label} [announce failed on ${failed} hosts]` : p.label, seconds: p.seconds, phase: p })

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import {
   chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile,
 } from 'node:fs/promises'
@@ -304,5 +305,67 @@ describe('extractRelease fails cleanly on', () => {
     const c = await newCase()
     await writeTgz(c.tarball, [{ path: '../x', body: 'x' }])
     await assert.rejects(extractRelease(c.tarball, c.target), VerifyError)
+  })
+})
+
+describe('extractRelease with an expected sha256', () => {
+  const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
+  const body = Array.from({ length: 50_000 }, (_, i) => `row ${i}\n`).join('')
+  const tgz = (): Buffer => gzipSync(tarBuffer([{ path: 'app/data.txt', body }, { path: 'app/b.txt', body: 'b' }]))
+
+  test('a matching tarball is extracted, hashed from the same reads', async () => {
+    const c = await newCase()
+    const gz = tgz()
+    await writeFile(c.tarball, gz)
+    assert.deepEqual(await extractRelease(c.tarball, c.target, {}, { sha256: sha256(gz) }), { files: 2, bytes: body.length + 1 })
+    assert.equal(await readFile(join(c.target, 'app/data.txt'), 'utf8'), body)
+  })
+
+  test('a valid archive with another digest is refused and nothing is left', async () => {
+    const c = await newCase()
+    const gz = tgz()
+    await writeFile(c.tarball, gz)
+    const wrong = sha256(Buffer.from('another release'))
+    await assert.rejects(extractRelease(c.tarball, c.target, {}, { sha256: wrong }), (err: unknown) => {
+      assert.ok(err instanceof VerifyError)
+      assert.equal(err.code, 'ROOKERY_CHECKSUM_MISMATCH')
+      assert.match(err.message, new RegExp(`release.tar.gz has sha256 ${sha256(gz)}, expected ${wrong}`))
+      return true
+    })
+    assert.deepEqual(await readdir(c.parent), [])
+  })
+
+  test('bytes after the gzip stream count: the whole file is hashed', async () => {
+    const c = await newCase()
+    const gz = Buffer.concat([tgz(), Buffer.alloc(4096, 0)])
+    await writeFile(c.tarball, gz)
+    const result = await extractRelease(c.tarball, c.target, {}, { sha256: sha256(gz) }).catch((err: Error) => err)
+    if (result instanceof Error) {
+      // zlib may refuse the trailing bytes; then it must be as a bad archive, not a checksum mismatch
+      assert.equal((result as RookeryError).code, 'ROOKERY_BAD_ARCHIVE', result.message)
+    } else {
+      assert.equal(await readFile(join(c.target, 'app/b.txt'), 'utf8'), 'b')
+    }
+    const c2 = await newCase()
+    await writeFile(c2.tarball, gz)
+    await assert.rejects(extractRelease(c2.tarball, c2.target, {}, { sha256: sha256(gz.subarray(0, gz.length - 4096)) }), { code: 'ROOKERY_CHECKSUM_MISMATCH' })
+    assert.deepEqual(await readdir(c2.parent), [])
+  })
+
+  test('a corrupt download is reported as a checksum mismatch, not as a bad release', async () => {
+    const c = await newCase()
+    const gz = tgz()
+    const expected = sha256(gz)
+    gz.fill(0x55, Math.floor(gz.length / 2), Math.floor(gz.length / 2) + 64)
+    await writeFile(c.tarball, gz)
+    await assert.rejects(extractRelease(c.tarball, c.target, {}, { sha256: expected }), { code: 'ROOKERY_CHECKSUM_MISMATCH' })
+    assert.deepEqual(await readdir(c.parent), [])
+  })
+
+  test('a bad release whose digest matches stays a bad archive', async () => {
+    const c = await newCase()
+    const gz = gzipSync(Buffer.from('just some text, no tar headers in sight\n'.repeat(100)))
+    await writeFile(c.tarball, gz)
+    await assert.rejects(extractRelease(c.tarball, c.target, {}, { sha256: sha256(gz) }), { code: 'ROOKERY_BAD_ARCHIVE' })
   })
 })
