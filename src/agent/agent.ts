@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { lockStateDir } from './lock.ts'
 import { join } from 'node:path'
+import cron, { type ScheduledTask } from 'node-cron'
 import { describeError, ExitCode, RookeryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { KeyObject } from 'node:crypto'
@@ -17,7 +18,6 @@ import { ManifestPoller } from './fetch.ts'
 import { watchManifest } from './watch.ts'
 import { AppLayout } from './layout.ts'
 import { planApp, retryDelayMs, type Action } from './plan.ts'
-import { parseCron, scheduleCron, type ScheduledTask } from './schedule.ts'
 import { StateFile } from './state.ts'
 import type { Swarm } from './swarm.ts'
 
@@ -128,8 +128,19 @@ export class Agent {
         onChange: () => void this.reconcile(this.#config.seed_window),
       })
     }
-    // A skipped or overlapping tick is harmless here (runs never overlap; the long-poll and the next tick follow).
-    this.#task = scheduleCron(parseCron(this.#config.schedule), () => this.reconcile(this.#config.seed_window), { jitterMs: this.#config.jitter })
+    // node-cron writes coloured lines of its own to stdout, which would break the JSON log. A skipped or
+    // overlapping tick is harmless here (runs never overlap; the long-poll and the next tick follow).
+    cron.setLogger({
+      info: (message) => this.#log.debug({ cron: message }, 'scheduler'),
+      warn: (message) => this.#log.debug({ cron: message }, 'scheduler'),
+      error: (message) => this.#log.error({ cron: String(message) }, 'scheduler error'),
+      debug: () => {},
+    })
+    this.#task = cron.schedule(this.#config.schedule, () => this.reconcile(this.#config.seed_window).then(() => undefined), {
+      name: 'rookery-poll',
+      noOverlap: true,
+      ...(this.#config.jitter > 0 ? { maxRandomDelay: this.#config.jitter } : {}),
+    })
   }
 
   /**
@@ -157,7 +168,7 @@ export class Agent {
     this.#stopping.abort()
     this.#reporter?.stop()
     this.#metricsServer?.close()
-    this.#task?.stop()
+    await this.#task?.destroy()
     await this.#running?.catch(() => undefined)
     const swarm = this.#swarm
     this.#swarm = undefined

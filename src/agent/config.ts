@@ -24,7 +24,7 @@ export const agentConfigSchema = z
   .object({
     server: httpUrl,
     state_dir: usableDir.default('/var/lib/rookery/agent'),
-    /** Cron expression (node-cron syntax, see schedule.ts); six fields add seconds. */
+    /** node-cron expression; six fields add seconds. */
     schedule: cronExpression.default('*/10 * * * * *'),
     /**
      * Also keep one long-poll request open on the manifest (`?wait=`), answered as soon as it changes:

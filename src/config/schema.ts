@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import * as z from 'zod'
-import { parseCron } from '../agent/schedule.ts'
+import cron from 'node-cron'
 import { parseDuration, parseSize } from './units.ts'
 import { isSafeName } from '../release/names.ts'
 
@@ -27,13 +27,9 @@ export const size = z.union([z.number().int().nonnegative(), z.string()]).transf
   return bytes
 })
 
-/** A cron expression (node-cron syntax, see agent/schedule.ts); six fields add seconds. */
-export const cronExpression = z.string().superRefine((expr, ctx) => {
-  try {
-    parseCron(expr)
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `not a valid cron expression: ${(err as Error).message} (six fields add seconds, e.g. "*/10 * * * * *")` })
-  }
+/** A node-cron expression; six fields add seconds. */
+export const cronExpression = z.string().refine((expr) => cron.validate(expr), {
+  message: 'not a valid cron expression (node-cron syntax; six fields add seconds, e.g. "*/10 * * * * *")',
 })
 
 /** An http(s) URL without a trailing slash. */

@@ -12,8 +12,8 @@ const RECORDER = fileURLToPath(new URL('./fixtures/record-modules.mjs', import.m
 
 // What only a download needs; an idle agent must not hold it in memory (docs/performance.md).
 const DEPLOY_ONLY = ['webtorrent', 'bittorrent-protocol', 'parse-torrent', 'create-torrent', 'tar', 'undici', 'prom-client', 'bittorrent-tracker', 'send']
-// Not needed at all: the schedule is src/agent/schedule.ts (node-cron's Intl use cost 8 MB); pino-pretty only on a terminal.
-const NEVER = ['node-cron', 'pino-pretty']
+// Not needed at all: pino-pretty loads only when stdout is a terminal.
+const NEVER = ['pino-pretty']
 
 const cleanups: Array<() => Promise<void> | void> = []
 after(async () => {
