@@ -25,6 +25,14 @@ const stage = join(out, 'stage')
 const debCompression = process.env.ROOKERY_DEB_COMPRESSION ?? 'xz'
 const maintainer = process.env.ROOKERY_PKG_MAINTAINER ?? 'rookery maintainers <rookery@example.org>'
 
+/** The runtime flags of packaging/node-flags (one per line, # comments). */
+function nodeFlags(): string[] {
+  const flags = readFileSync(join(repo, 'packaging/node-flags'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+  const bad = flags.find((f) => !/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(f))
+  if (bad) fail(`packaging/node-flags: ${JSON.stringify(bad)} is not a plain --flag or --flag=value`)
+  return flags
+}
+
 function fail(message: string): never {
   process.stderr.write(`package: ${message}\n`)
   process.exit(1)
@@ -122,7 +130,7 @@ put(
   'usr/bin/rookery',
   `#!/bin/sh
 # rookery ${version} on its own Node ${nodeVersion} runtime (the host's Node, if any, is not used).
-exec /usr/lib/rookery/node /usr/lib/rookery/rookery.mjs "$@"
+exec /usr/lib/rookery/node ${nodeFlags().join(' ')} /usr/lib/rookery/rookery.mjs "$@"
 `,
   0o755,
 )

@@ -4,6 +4,7 @@
 // systemd unit's Environment= assignments come along, as systemd would set them. Benchmarks use this so
 // they measure what users run rather than the TypeScript sources.
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -20,8 +21,17 @@ export interface RookeryLauncher {
   env: Record<'agent' | 'server', Record<string, string>>
 }
 
-/** The TypeScript sources on the pinned Node that runs this script (what `npm run rookery` does). */
-export const SOURCE_LAUNCHER: RookeryLauncher = { form: 'source', command: [process.execPath, join(REPO, 'src/main.ts')], env: { agent: {}, server: {} } }
+/** The TypeScript sources on the pinned Node that runs this script, with the package's runtime flags (as bin/rookery). */
+export const SOURCE_LAUNCHER: RookeryLauncher = {
+  form: 'source',
+  command: [process.execPath, ...nodeFlags(), join(REPO, 'src/main.ts')],
+  env: { agent: {}, server: {} },
+}
+
+/** packaging/node-flags: one flag per line, # comments. */
+function nodeFlags(): string[] {
+  return readFileSync(join(REPO, 'packaging/node-flags'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+}
 
 /** Stages the package under `dir` (about a second) and returns its launcher and the units' environment. */
 export async function stagePackage(dir: string): Promise<RookeryLauncher> {

@@ -19,10 +19,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, NODE, MAIN, printTable, Proc, run, runBench, sleep, startServer, TOKEN, waitFor, workDir } from './common.ts'
+import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, printTable, Proc, run, runBench, sleep, startServer, TOKEN, waitFor, workDir } from './common.ts'
+import { SOURCE_LAUNCHER, stagePackage, type RookeryLauncher } from '../staged-package.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -62,47 +63,14 @@ async function writeAgentConfig(dir: string, server: string, name: string): Prom
 }
 
 /** How the agent is started: the sources on the pinned Node, or the staged package's launcher. */
-let agentCommand = [NODE, MAIN]
+let launcher: RookeryLauncher = SOURCE_LAUNCHER
 
 const startAgent = (dir: string, config: string, name: string) =>
-  new Proc([...agentCommand, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
+  new Proc([...launcher.command, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
 
 const agentEnv: Record<string, string> = {}
 const setAgentEnv = (pairs: string[]) => {
   for (const kv of pairs) agentEnv[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1)
-}
-
-const REPO = join(import.meta.dirname, '..', '..')
-const UNIT = join(REPO, 'packaging/systemd/rookery-agent.service')
-
-/**
- * Stages the package's tree under `dir` and returns the command that starts the agent as the package
- * does: its /usr/bin/rookery with /usr/lib/rookery moved into the staged tree. The unit's Environment=
- * assignments go into the agent's environment.
- */
-async function stagePackage(dir: string): Promise<string[]> {
-  const out = join(dir, 'package')
-  run([NODE, join(REPO, 'scripts/package.ts')], { env: { ROOKERY_PKG_OUT: out, ROOKERY_PKG_STAGE_ONLY: '1' } })
-  const stage = join(out, 'stage')
-  const launcher = await readFile(join(stage, 'usr/bin/rookery'), 'utf8')
-  if (!launcher.includes('/usr/lib/rookery/')) throw new Error(`the staged /usr/bin/rookery does not name /usr/lib/rookery:\n${launcher}`)
-  const moved = join(dir, 'rookery')
-  await writeFile(moved, launcher.replaceAll('/usr/lib/rookery/', `${join(stage, 'usr/lib/rookery')}/`))
-  await chmod(moved, 0o755)
-  const unitEnv = unitEnvironment(await readFile(UNIT, 'utf8'))
-  setAgentEnv(unitEnv)
-  console.log(`# packaged: ${moved} (the staged /usr/bin/rookery) -> ${launcher.trim().split('\n').at(-1)}; unit environment: ${unitEnv.length > 0 ? unitEnv.join(' ') : 'none'}`)
-  return [moved]
-}
-
-/** The assignments of a unit's Environment= lines, unquoted as systemd does ("A=b c" D=e). */
-function unitEnvironment(unit: string): string[] {
-  const pairs: string[] = []
-  for (const line of unit.split('\n')) {
-    const m = /^Environment=(.*)$/.exec(line.trim())
-    if (m) for (const word of m[1]!.match(/"[^"]*"|'[^']*'|\S+/g) ?? []) pairs.push(/^["']/.test(word) ? word.slice(1, -1) : word)
-  }
-  return pairs
 }
 
 async function idle(dir: string, server: string): Promise<Array<Array<string | number>>> {
@@ -238,8 +206,14 @@ async function printDiagnosis(reports: string): Promise<void> {
 await runBench(async () => {
   console.log(machineNote())
   const dir = await workDir('agent')
-  if (args.packaged) agentCommand = await stagePackage(dir)
-  else console.log(`# from source: ${agentCommand.join(' ')}`)
+  if (args.packaged) {
+    launcher = await stagePackage(dir)
+    Object.assign(agentEnv, launcher.env.agent)
+    const unitEnv = Object.entries(launcher.env.agent).map(([k, v]) => `${k}=${v}`)
+    console.log(`# packaged (scripts/staged-package.ts): ${launcher.command.join(' ')}; unit environment: ${unitEnv.length > 0 ? unitEnv.join(' ') : 'none'}`)
+  } else {
+    console.log(`# from source: ${launcher.command.join(' ')}`)
+  }
   // --agent-env comes last: it may override what the unit sets.
   setAgentEnv(args['agent-env'])
   if (args['agent-env'].length > 0) console.log(`# agent environment: ${args['agent-env'].join(' ')}`)
