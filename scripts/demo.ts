@@ -67,9 +67,9 @@ try {
   await allOn('v1')
   say(`${HOSTS} agents started; all on v1 after ${Date.now() - started} ms`)
   for (const [i, agent] of daemons.slice(1).entries()) {
-    const verified = (await agent.logLines()).find((l) => l.msg === 'download verified')
+    const complete = (await agent.logLines()).find((l) => l.msg === 'download complete')
     const hook = (await agent.logLines()).find((l) => l.msg === 'hook output')
-    say(`  host${i}: downloaded in ${verified?.download_ms} ms, ${mib(verified?.from_peers)} from the swarm, ${mib(verified?.from_webseed)} from the webseed; ${hook?.line}`)
+    say(`  host${i}: downloaded in ${complete?.download_ms} ms, ${mib(complete?.from_peers)} from the swarm, ${mib(complete?.from_webseed)} from the webseed; ${hook?.line}`)
   }
   const stats = JSON.parse(await (await fetch(`${server}/api/v1/stats`)).text()) as Record<string, number>
   say(`  the server uploaded ${mib((stats.origin_seeder_uploaded_bytes ?? 0) + (stats.webseed_bytes ?? 0))}: the rest came from peers`)

@@ -15,6 +15,7 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync,
 import { dirname, join, relative } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import * as esbuild from 'esbuild'
+import { nodeFlags } from './staged-package.ts'
 
 const repo = join(import.meta.dirname, '..')
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; license: string; description: string }
@@ -24,14 +25,6 @@ const out = process.env.ROOKERY_PKG_OUT ?? join(repo, 'dist', 'packages')
 const stage = join(out, 'stage')
 const debCompression = process.env.ROOKERY_DEB_COMPRESSION ?? 'xz'
 const maintainer = process.env.ROOKERY_PKG_MAINTAINER ?? 'rookery maintainers <rookery@example.org>'
-
-/** The runtime flags of packaging/node-flags (one per line, # comments). */
-function nodeFlags(): string[] {
-  const flags = readFileSync(join(repo, 'packaging/node-flags'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-  const bad = flags.find((f) => !/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(f))
-  if (bad) fail(`packaging/node-flags: ${JSON.stringify(bad)} is not a plain --flag or --flag=value`)
-  return flags
-}
 
 function fail(message: string): never {
   process.stderr.write(`package: ${message}\n`)

@@ -28,9 +28,12 @@ export const SOURCE_LAUNCHER: RookeryLauncher = {
   env: { agent: {}, server: {} },
 }
 
-/** packaging/node-flags: one flag per line, # comments. */
-function nodeFlags(): string[] {
-  return readFileSync(join(REPO, 'packaging/node-flags'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+/** The runtime flags of packaging/node-flags (one per line, # comments); throws on anything but plain flags. */
+export function nodeFlags(): string[] {
+  const flags = readFileSync(join(REPO, 'packaging/node-flags'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+  const bad = flags.find((f) => !/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(f))
+  if (bad) throw new Error(`packaging/node-flags: ${JSON.stringify(bad)} is not a plain --flag or --flag=value`)
+  return flags
 }
 
 /** Stages the package under `dir` (about a second) and returns its launcher and the units' environment. */

@@ -77,7 +77,7 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
       throw err
     })
     const extractMs = Date.now() - started - downloadMs
-    log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download verified')
+    log.info('download verified')
     report({ phase: 'verified', timings: { download_ms: downloadMs } })
     await layout.touch(release.tag)
     log.info({ files: extracted.files, bytes: extracted.bytes, extract_ms: extractMs }, 'release extracted')

@@ -62,11 +62,11 @@ test('pieces from a corrupt peer are rejected and the download completes from go
     const corrupt = log.filter((l) => l.msg === 'piece failed verification: a source sent corrupt data')
     rejected += corrupt.length
     assert.ok(!log.some((l) => l.msg === 'deploy failed'), `${host} had a failed deploy`)
-    const verified = log.find((l) => l.msg === 'download verified')!
-    console.log(`# ${host}: ${corrupt.length ? corrupt.at(-1)!.corrupt_pieces : 0} pieces rejected, ${verified.from_peers} bytes from peers, ${verified.from_webseed} from the webseed`)
+    const complete = log.find((l) => l.msg === 'download complete')!
+    console.log(`# ${host}: ${corrupt.length ? corrupt.at(-1)!.corrupt_pieces : 0} pieces rejected, ${complete.from_peers} bytes from peers, ${complete.from_webseed} from the webseed`)
     // A host that got bad pieces drops the peer that sent them, so the waste stays small.
     if (corrupt.length > 0) assert.ok(log.some((l) => l.msg === 'peer dropped: it sent pieces that failed verification'), `${host} never dropped the corrupt peer`)
-    const received = Number(verified.from_peers) + Number(verified.from_webseed)
+    const received = Number(complete.from_peers) + Number(complete.from_webseed)
     assert.ok(received < 3 * 4 * 2 ** 20, `${host} received ${received} bytes for a 4 MiB release`)
   }
   console.log(`# the corrupt peer uploaded ${uploaded} bytes`)
