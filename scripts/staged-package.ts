@@ -52,10 +52,7 @@ export async function stagePackage(dir: string): Promise<RookeryLauncher> {
   const stage = join(out, 'stage')
   const command = launcherCommand(await readFile(join(stage, 'usr/bin/rookery'), 'utf8'))
     .map((word) => word.replace(/^\/usr\/lib\/rookery\//, `${join(stage, 'usr/lib/rookery')}/`))
-  const env = async (unit: string) => {
-    const pairs = unitEnvironment(await readFile(join(REPO, 'packaging/systemd', unit), 'utf8'))
-    return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
-  }
+  const env = async (unit: string) => assignments(unitEnvironment(await readFile(join(REPO, 'packaging/systemd', unit), 'utf8')))
   return { form: 'package', command, env: { agent: await env('rookery-agent.service'), server: await env('rookery-server.service') } }
 }
 
@@ -67,6 +64,11 @@ function launcherCommand(script: string): string[] {
     throw new Error(`the staged /usr/bin/rookery is not a plain 'exec /usr/lib/rookery/node ... "$@"' line: update scripts/staged-package.ts\n${script}`)
   }
   return words.slice(1, -1)
+}
+
+/** NAME=value strings as an environment object (the value may hold '='). */
+export function assignments(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 }
 
 /** The assignments of a unit's Environment= lines, unquoted as systemd does ("A=b c" D=e). */

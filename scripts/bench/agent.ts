@@ -23,7 +23,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, printTable, Proc, run, runBench, sleep, startServer, TOKEN, waitFor, workDir } from './common.ts'
-import { SOURCE_LAUNCHER, stagePackage, type RookeryLauncher } from '../staged-package.ts'
+import { assignments, SOURCE_LAUNCHER, stagePackage, type RookeryLauncher } from '../staged-package.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -69,9 +69,6 @@ const startAgent = (dir: string, config: string, name: string) =>
   new Proc([...launcher.command, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
 
 const agentEnv: Record<string, string> = {}
-const setAgentEnv = (pairs: string[]) => {
-  for (const kv of pairs) agentEnv[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1)
-}
 
 async function idle(dir: string, server: string): Promise<Array<Array<string | number>>> {
   const config = await writeAgentConfig(dir, server, 'idle')
@@ -215,7 +212,7 @@ await runBench(async () => {
     console.log(`# from source: ${launcher.command.join(' ')}`)
   }
   // --agent-env comes last: it may override what the unit sets.
-  setAgentEnv(args['agent-env'])
+  Object.assign(agentEnv, assignments(args['agent-env']))
   if (args['agent-env'].length > 0) console.log(`# agent environment: ${args['agent-env'].join(' ')}`)
   const { url } = await startServer(join(dir, 'server'), { core: CORES.server })
   const rows: Array<Array<string | number>> = [['figure', 'measured', 'target', '']]

@@ -70,10 +70,8 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
       maxBytes: ctx.config.max_release_size,
       maxEntries: ctx.config.max_release_entries,
     }, { sha256: release.sha256 }).catch(async (err: unknown) => {
-      if ((err as { code?: unknown }).code === 'ROOKERY_CHECKSUM_MISMATCH') {
-        await rm(dir, { recursive: true, force: true })
-        throw new VerifyError('ROOKERY_CHECKSUM_MISMATCH', `downloaded ${(err as Error).message} (the manifest's)`, { cause: err })
-      }
+      // A corrupt download is not kept for a resume: the next attempt starts over.
+      if ((err as { code?: unknown }).code === 'ROOKERY_CHECKSUM_MISMATCH') await rm(dir, { recursive: true, force: true })
       throw err
     })
     const extractMs = Date.now() - started - downloadMs

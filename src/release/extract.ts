@@ -70,9 +70,9 @@ export async function extractRelease(
     throw ioError(tarball, err)
   }
   try {
-    const digest = expected ? { hash: createHash('sha256'), bytes: 0 } : undefined
+    const digest = expected ? { expected: expected.sha256, hash: createHash('sha256'), bytes: 0 } : undefined
     const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest)
-    if (expected && digest) await checkDigest(tarball, expected.sha256, digest)
+    if (digest) await checkDigest(tarball, digest)
     await rename(staging, target).catch((err: unknown) => {
       const code = (err as { code?: unknown }).code
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
@@ -206,8 +206,9 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
   })
 }
 
-/** The SHA-256 of the tarball's bytes read so far, and how many they were. */
+/** The SHA-256 the tarball must have, that of its bytes read so far, and how many they were. */
 interface RunningDigest {
+  expected: string
   hash: Hash
   bytes: number
 }
@@ -216,10 +217,10 @@ interface RunningDigest {
  * Compares the digest of what the extraction read with the expected one. If the reads stopped short of
  * the end of the file (bytes after the gzip stream that nothing consumed), the file is hashed whole.
  */
-async function checkDigest(tarball: string, expected: string, digest: RunningDigest): Promise<void> {
+async function checkDigest(tarball: string, digest: RunningDigest): Promise<void> {
   const { size } = await stat(tarball)
   const actual = digest.bytes === size ? digest.hash.digest('hex') : await sha256File(tarball)
-  if (actual !== expected) throw checksumMismatch(tarball, actual, expected)
+  if (actual !== digest.expected) throw checksumMismatch(tarball, actual, digest.expected)
 }
 
 function checksumMismatch(tarball: string, actual: string, expected: string): VerifyError {
