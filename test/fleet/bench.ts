@@ -8,11 +8,11 @@ import { parse } from 'yaml'
 import { PHASES, runFleet, type FleetResult, type Phase } from './fleet.ts'
 import { table, writeReport } from './report.ts'
 
-const USAGE = `usage: npm run bench:fleet -- [--hosts N] [--rate MBIT] [--size 64MiB] [--delay MS] [--queue MS]
+const USAGE = `usage: npm run bench:fleet -- [--hosts N] [--rate MBIT] [--size 64MiB] [--delay MS] [--queue MS] [--mtu 1500]
   [--phases rookery,http,aria2,libtorrent] [--schedule CRON] [--server-yaml YAML] [--agent-yaml YAML]
   [--launch package|source] [--out DIR] [--keep] [--no-install]
   npm run bench:fleet -- --report DIR    (table and plot again from DIR/result.json, no run)
-env: FLEET_HOSTS FLEET_RATE_MBIT FLEET_SIZE FLEET_DELAY_MS FLEET_QUEUE_MS FLEET_PHASES FLEET_SCHEDULE
+env: FLEET_HOSTS FLEET_RATE_MBIT FLEET_SIZE FLEET_DELAY_MS FLEET_QUEUE_MS FLEET_MTU FLEET_PHASES FLEET_SCHEDULE
   FLEET_SERVER_YAML FLEET_AGENT_YAML FLEET_LAUNCH FLEET_OUT (e.g. FLEET_SERVER_YAML='{origin_upload_limit: 2MiB}')
   FLEET_NODE_ARGS: Node flags for every agent (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof')`
 
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       size: { type: 'string' },
       delay: { type: 'string' },
       queue: { type: 'string' },
+      mtu: { type: 'string' },
       phases: { type: 'string' },
       schedule: { type: 'string' },
       'server-yaml': { type: 'string' },
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
     sizeBytes: size(a.size ?? env.FLEET_SIZE ?? '64MiB'),
     delayMs: positive('--delay', a.delay ?? env.FLEET_DELAY_MS ?? '0'),
     queueMs: positive('--queue', a.queue ?? env.FLEET_QUEUE_MS ?? '50', 1),
+    mtu: Math.round(positive('--mtu', a.mtu ?? env.FLEET_MTU ?? '1500', 576)),
     phases,
     schedule: a.schedule ?? env.FLEET_SCHEDULE ?? '* * * * * *',
     serverConfig: yamlObject('--server-yaml', a['server-yaml'] ?? env.FLEET_SERVER_YAML),

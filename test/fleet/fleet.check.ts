@@ -19,6 +19,7 @@ test(`${HOSTS} namespaced hosts activate identical files, mostly from each other
     sizeBytes: SIZE,
     delayMs: 0,
     queueMs: 50,
+    mtu: 1500,
     phases: [...PHASES],
     schedule: '* * * * * *',
     // The origin may send at half the link rate (the documented way to make hosts trade), so whether

@@ -23,6 +23,8 @@ export interface FleetOptions {
   /** One-way delay added to each direction of each link (needs netem in the kernel); 0: none. */
   delayMs: number
   queueMs: number
+  /** Link MTU (netns.ts NetOptions.mtu). */
+  mtu: number
   phases: Phase[]
   /** Agent poll schedule (node-cron, six fields): the bench polls every second. */
   schedule: string
@@ -143,7 +145,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   let server: NsProcess | undefined
   try {
     const t = Date.now()
-    const hosts = createNetwork({ prefix: opts.prefix, hosts: opts.hosts, rateMbit: opts.rateMbit, delayMs: opts.delayMs, queueMs: opts.queueMs, subnet: opts.subnet })
+    const hosts = createNetwork({ prefix: opts.prefix, hosts: opts.hosts, rateMbit: opts.rateMbit, delayMs: opts.delayMs, queueMs: opts.queueMs, mtu: opts.mtu, subnet: opts.subnet })
     const [serverHost, ...agents] = hosts as [Host, ...Host[]]
     opts.log(`# network: ${agents.length} hosts + server on ${opts.subnet}.0/24, ${opts.rateMbit} Mbit/s each way, made in ${Date.now() - t} ms`)
 
@@ -191,7 +193,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
       started_at: new Date().toISOString(),
       machine: { cores: cpus().length, cpu_model: cpus()[0]?.model ?? '?', memory_gib: Math.round(totalmem() / 2 ** 30), kernel_node: process.version, load_avg_at_start: loadavg() },
       rookery: codeVersion(),
-      options: { hosts: opts.hosts, rateMbit: opts.rateMbit, sizeBytes: opts.sizeBytes, delayMs: opts.delayMs, queueMs: opts.queueMs, phases: opts.phases, launch: opts.launch, schedule: opts.schedule, serverConfig: opts.serverConfig, agentConfig: opts.agentConfig, subnet: opts.subnet },
+      options: { hosts: opts.hosts, rateMbit: opts.rateMbit, sizeBytes: opts.sizeBytes, delayMs: opts.delayMs, queueMs: opts.queueMs, mtu: opts.mtu, phases: opts.phases, launch: opts.launch, schedule: opts.schedule, serverConfig: opts.serverConfig, agentConfig: opts.agentConfig, subnet: opts.subnet },
       release: undefined as unknown as FleetResult['release'],
       lower_bound_seconds: 0,
       phases: [],

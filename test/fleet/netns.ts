@@ -18,6 +18,8 @@ export interface NetOptions {
   delayMs: number
   /** Queue of each shaped direction, in milliseconds of traffic at the link rate. */
   queueMs: number
+  /** MTU of every link: 1500 (plain Ethernet) or e.g. 9001 (jumbo frames, as inside an AWS VPC). */
+  mtu: number
   /** First three octets of the /24 used inside the namespaces, e.g. "10.77.0". */
   subnet: string
 }
@@ -108,7 +110,7 @@ function qdiscLines(dev: string, opts: NetOptions): string[] {
   const leaf = opts.delayMs > 0 ? `netem delay ${opts.delayMs}ms limit 100000` : `bfifo limit ${bytes}`
   return [
     `qdisc replace dev ${dev} root handle 1: htb default 1`,
-    `class add dev ${dev} parent 1: classid 1:1 htb rate ${opts.rateMbit}mbit ceil ${opts.rateMbit}mbit quantum 1514`,
+    `class add dev ${dev} parent 1: classid 1:1 htb rate ${opts.rateMbit}mbit ceil ${opts.rateMbit}mbit quantum ${opts.mtu + 14}`,
     `qdisc add dev ${dev} parent 1:1 handle 10: ${leaf}`,
   ]
 }
@@ -121,7 +123,7 @@ export function createNetwork(opts: NetOptions): Host[] {
   for (let i = 0; i <= opts.hosts; i++) hosts.push({ index: i, ns: `${opts.prefix}h${i}`, addr: `${opts.subnet}.${i + 10}` })
   for (const ns of [sw, ...hosts.map((h) => h.ns)]) run('ip', ['netns', 'add', ns])
   const swLines = ['link add br0 type bridge', 'link set br0 up', 'link set lo up']
-  for (const h of hosts) swLines.push(`link add v${h.index} type veth peer name eth0 netns ${h.ns}`, `link set v${h.index} master br0 up`)
+  for (const h of hosts) swLines.push(`link add v${h.index} mtu ${opts.mtu} type veth peer name eth0 netns ${h.ns} mtu ${opts.mtu}`, `link set v${h.index} master br0 up`)
   batch('ip', sw, swLines)
   const swShaping: string[] = []
   for (const h of hosts) {

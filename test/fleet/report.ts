@@ -67,6 +67,7 @@ export function table(result: FleetResult): string {
   const bound = result.lower_bound_seconds
   const lines = [
     `fleet: N=${o.hosts} hosts, C=${o.rateMbit} Mbit/s, F=${(o.sizeBytes / MiB).toFixed(1)} MiB (tarball ${result.release.size} bytes), ` +
+      `${o.mtu && o.mtu !== 1500 ? `MTU ${o.mtu}, ` : ''}` +
       `F/C = ${bound.toFixed(2)} s; agents poll "${o.schedule}"; rookery runs ${o.launch === 'source' ? 'from the TypeScript sources' : 'as packaged (bundle)'}; ${result.machine.cores} cores, load ${result.machine.load_avg_at_start.map((x) => x.toFixed(1)).join(' ')} at start`,
     '',
     `${'method'.padEnd(44)} ${'done'.padStart(6)} ${'median'.padStart(7)} ${'p90'.padStart(7)} ${'max'.padStart(7)}  ${'med/FC'.padStart(6)} ${'p90/FC'.padStart(6)} ${'max/FC'.padStart(6)} ${'srv sent'.padStart(9)} ${'CPU busy'.padStart(8)} ${'CPU own'.padStart(7)}`,
