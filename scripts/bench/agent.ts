@@ -16,10 +16,11 @@
  * lines, if any), as systemd starts it. Without it, the agent runs from the TypeScript sources.
  *
  *   npm run bench:agent -- [--packaged] [--idle-seconds 60] [--release-mib 2048] [--skip-idle] [--skip-peak]
+ *     [--keep-tarball FILE] [--tarball FILE] [--agent-env NAME=value]...
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, printTable, Proc, run, runBench, sleep, startServer, TOKEN, waitFor, workDir } from './common.ts'
@@ -33,11 +34,16 @@ const { values: args } = parseArgs({
     'skip-idle': { type: 'boolean', default: false },
     'skip-peak': { type: 'boolean', default: false },
     packaged: { type: 'boolean', default: false },
+    // Reuse a .tar.gz (e.g. one kept with --keep-tarball) instead of making a new one: saves a minute or two per run.
+    tarball: { type: 'string' },
+    'keep-tarball': { type: 'string' },
     // To try runtime settings on the agent only, e.g. --agent-env MALLOC_ARENA_MAX=2 --agent-env NODE_OPTIONS=--max-semi-space-size=1
     'agent-env': { type: 'string', multiple: true, default: [] },
     // Peak run: have the agent write a Node diagnostic report at each new RSS high (20 MB steps) and print
     // the split of the highest one: V8 heap, external memory (Buffers), and the rest (native, allocator).
     diagnose: { type: 'boolean', default: false },
+    // Peak run: keep /proc/<agent>/smaps at the highest RSS sample and print its biggest mappings.
+    smaps: { type: 'boolean', default: false },
   },
 })
 
@@ -117,13 +123,14 @@ async function makeTarball(dir: string, bytes: number): Promise<string> {
 async function peak(dir: string, server: string): Promise<Array<Array<string | number>>> {
   const bytes = Number(args['release-mib']) * MiB
   let t = performance.now()
-  const tarball = await makeTarball(dir, bytes)
+  const tarball = args.tarball ?? (await makeTarball(dir, bytes))
   const size = (await stat(tarball)).size
   const sha256 = run(['sha256sum', tarball]).stdout.split(' ')[0]!
   console.log(`# peak: release of ${fmt(bytes / MiB)} MiB random data, tarball ${mb(size)}, made in ${((performance.now() - t) / 1000).toFixed(0)} s`)
   t = performance.now()
   run(['curl', '-sSf', '-o', '/dev/null', '-T', tarball, '-H', `Authorization: Bearer ${TOKEN}`, '-H', `X-Rookery-Sha256: ${sha256}`, `${server}/api/v1/releases/web/v1`])
-  await rm(tarball)
+  if (args['keep-tarball']) await rename(tarball, args['keep-tarball'])
+  else if (!args.tarball) await rm(tarball)
   console.log(`# published in ${((performance.now() - t) / 1000).toFixed(0)} s (upload, server hash and torrent)`)
 
   const config = await writeAgentConfig(dir, server, 'peak')
@@ -135,20 +142,27 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
   const agent = startAgent(dir, config, 'peak')
   let reportedAt = 0
   const started = Date.now()
-  const samples: Array<{ at: number; rss: number; anon: number }> = []
+  const samples: Array<{ at: number; rss: number; anon: number; cpu: number }> = []
   const current = join(dir, 'peak', 'srv', 'web', 'current')
   let hwm = 0
+  let smapsAt = 0
+  let smaps = ''
   await waitFor('the agent to activate the 2 GiB release', async () => {
     const m = await memory(agent.pid)
-    samples.push({ at: Date.now(), rss: m.rss, anon: m.anon })
+    samples.push({ at: Date.now(), rss: m.rss, anon: m.anon, cpu: await cpuSeconds(agent.pid) })
     if (args.diagnose && m.rss > reportedAt + 20e6 && m.rss > 150e6) {
       reportedAt = m.rss
       agent.child.kill('SIGUSR2')
     }
     hwm = m.hwm
+    if (args.smaps && m.rss > smapsAt) {
+      smapsAt = m.rss
+      smaps = await readFile(`/proc/${agent.pid}/smaps`, 'utf8').catch(() => smaps)
+    }
     return stat(current).then(() => true, () => false)
   }, 1_200_000, 200)
   hwm = (await memory(agent.pid)).hwm
+  const deployCpu = await cpuSeconds(agent.pid)
   const finished = Date.now()
   // After the deploy: the seed window ends, the swarm client closes; what does the agent keep?
   const logFile = join(dir, 'peak.log')
@@ -174,16 +188,35 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
     if (from === undefined || to === undefined) continue
     const inPhase = samples.filter((s) => s.at >= from && s.at <= to)
     const max = Math.max(0, ...inPhase.map((s) => s.rss))
-    rows.push([`peak RSS: ${phase} (${((to - from) / 1000).toFixed(1)} s)`, mb(max), '<= 200 MB', max <= TARGETS.peakRss ? 'met' : 'NOT met'])
+    const cpu = inPhase.length > 1 ? `, ${(inPhase.at(-1)!.cpu - inPhase[0]!.cpu).toFixed(1)} CPU s` : ''
+    rows.push([`peak RSS: ${phase} (${((to - from) / 1000).toFixed(1)} s${cpu})`, mb(max), '<= 200 MB', max <= TARGETS.peakRss ? 'met' : 'NOT met'])
   }
   const maxSample = Math.max(...samples.map((s) => s.rss))
   if (args.diagnose) await printDiagnosis(reports)
+  if (args.smaps) printSmaps(smaps, smapsAt)
   rows.push(['peak RSS: whole deploy (VmHWM)', mb(hwm), '<= 200 MB', hwm <= TARGETS.peakRss ? 'met' : 'NOT met'])
   rows.push(['RSS after the deploy (seed window over, swarm closed)', mb(afterDeploy.rss), '', ''])
+  rows.push(['agent CPU, start to activation', `${deployCpu.toFixed(1)} s`, '', ''])
   console.log(`# deploy took ${((finished - started) / 1000).toFixed(1)} s; ${samples.length} samples, max sampled VmRSS ${mb(maxSample)}; the tarball's sha256 is computed during the extraction, from the same reads`)
   const timeline = samples.filter((_, i) => i % 25 === 0).map((s) => `${((s.at - started) / 1000).toFixed(0)}s:${Math.round(s.rss / 1e6)}/${Math.round(s.anon / 1e6)}`)
   console.log(`# timeline (seconds:VmRSS/RssAnon in MB, every 5 s): ${timeline.join(' ')}`)
   return rows
+}
+
+/** The agent's mappings at its highest sampled RSS, biggest resident first. */
+function printSmaps(smaps: string, rss: number): void {
+  const maps: Array<{ name: string; size: number; rss: number; anon: number }> = []
+  for (const line of smaps.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (head) maps.push({ name: `${head[1]} ${head[2] || '(anon)'}`, size: 0, rss: 0, anon: 0 })
+    const kb = /^(Size|Rss|Anonymous):\s+(\d+) kB/.exec(line)
+    if (kb && maps.length > 0) maps.at(-1)![kb[1] === 'Size' ? 'size' : kb[1] === 'Rss' ? 'rss' : 'anon'] = Number(kb[2]) * 1024
+  }
+  const top = maps.filter((m) => m.rss > 512 * 1024).sort((a, b) => b.rss - a.rss)
+  console.log(`# smaps at RSS ${mb(rss)}: ${maps.length} mappings; resident over 0.5 MB (size/rss/anon MB):`)
+  for (const m of top.slice(0, 30)) console.log(`#   ${(m.size / 1e6).toFixed(1)}/${(m.rss / 1e6).toFixed(1)}/${(m.anon / 1e6).toFixed(1)} ${m.name}`)
+  const small = maps.filter((m) => m.rss <= 512 * 1024)
+  console.log(`#   and ${small.length} smaller: rss ${mb(small.reduce((a, m) => a + m.rss, 0))}`)
 }
 
 /** The diagnostic report with the highest RSS: where the memory is. */

@@ -3,7 +3,10 @@ import type { AddOptions, Torrent, Wire } from 'webtorrent'
 import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { dropCorruptPeers } from './corrupt-peers.ts'
+import { assemblePiecesInPlace, releasePiecesOnceWritten } from './piece-memory.ts'
 import { superSeed } from './super-seed.ts'
+
+assemblePiecesInPlace()
 
 /** Bytes a torrent received, split by source, so a deploy can say how much the swarm saved the origin. */
 export interface TrafficStats {
@@ -102,6 +105,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
   return new Promise((resolve, reject) => {
     const torrent = client.add(parsed, addOptions(options.dir, parsed.pieceLength, options.announce))
     const traffic = countTraffic(torrent)
+    releasePiecesOnceWritten(torrent)
     dropCorruptPeers(torrent, { maxStrikes: CORRUPT_STRIKES, onDrop: (peer, strikes) => options.onPeerDropped?.(peer, strikes) })
     // Progress is a new high of received bytes. webtorrent's `downloaded` also counts pieces in flight and
     // drops again when one fails verification, so comparing it for change would take a source that sends
