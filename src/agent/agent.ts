@@ -285,6 +285,7 @@ export class Agent {
       const { openSwarm } = await import('./swarm.ts')
       this.#swarm = await openSwarm({
         torrentPort: this.#config.torrent_port,
+        requestPipelineSeconds: this.#config.request_pipeline / 1000,
         log: this.#log,
         onUploaded: (app, bytes) => this.#metrics.uploaded(app, bytes),
         onIdle: () => this.#closeSwarmIfIdle(),

@@ -39,6 +39,11 @@ export const agentConfigSchema = z
     torrent_port: port.default(6881),
     /** A download with no new data for this long is abandoned and retried at a later poll. */
     stall_timeout: duration.prefault('60s'),
+    /**
+     * Requests kept outstanding with each peer: this long at the peer's current rate, plus 2 blocks. Short
+     * inside a datacenter (a long queue of requests delays everyone's); raise it across regions.
+     */
+    request_pipeline: duration.prefault('100ms'),
     /** Download from the server's HTTP webseed only after the swarm gave no data for this long (0: at once). */
     webseed_fallback: duration.prefault('5s'),
     /** First delay before retrying a failed download or poll; doubles per failure, up to 10 minutes. */

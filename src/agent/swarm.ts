@@ -17,6 +17,8 @@ export interface Swarm {
 
 export interface SwarmOptions {
   torrentPort: number
+  /** Seconds of each peer's rate to keep requested. */
+  requestPipelineSeconds: number
   log: Logger
   onUploaded: (app: string, bytes: number) => void
   /** The last seeding torrent stopped. */
@@ -24,7 +26,7 @@ export interface SwarmOptions {
 }
 
 export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
-  const client = createSwarmClient({ torrentPort: options.torrentPort })
+  const client = createSwarmClient({ torrentPort: options.torrentPort, requestPipelineSeconds: options.requestPipelineSeconds })
   try {
     await whenListening(client, options.torrentPort)
   } catch (err) {

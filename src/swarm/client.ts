@@ -3,12 +3,14 @@ import { coalesceTorrentUpdates } from './coalesce-updates.ts'
 import { pipePeersDirectly } from './direct-pipes.ts'
 import { patchRarestPicker } from './picker.ts'
 import { patchWireIo } from './wire-io.ts'
+import { setRequestPipeline, shortenRequestPipelines } from './request-pipeline.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
 
 patchRarestPicker()
 coalesceTorrentUpdates()
 patchWireIo()
 pipePeersDirectly()
+shortenRequestPipelines()
 
 /**
  * A webtorrent client set up for a datacenter swarm instead of the internet: peers come only from our
@@ -23,10 +25,12 @@ export interface SwarmClientOptions {
   maxConns?: number
   /** Upload cap in bytes per second; 0 or undefined: none. */
   uploadLimit?: number
+  /** Seconds of each peer's rate to keep requested (src/swarm/request-pipeline.ts); default 0.1. */
+  requestPipelineSeconds?: number
 }
 
 export function createSwarmClient(options: SwarmClientOptions): WebTorrent {
-  return new WebTorrent({
+  const client = new WebTorrent({
     dht: false,
     lsd: false,
     utPex: false,
@@ -38,6 +42,8 @@ export function createSwarmClient(options: SwarmClientOptions): WebTorrent {
     maxConns: options.maxConns ?? 55,
     ...(options.uploadLimit ? { uploadLimit: options.uploadLimit } : {}),
   })
+  if (options.requestPipelineSeconds !== undefined) setRequestPipeline(client, options.requestPipelineSeconds)
+  return client
 }
 
 /** Resolves once the client listens for peers (so its port is known), rejects on a listen error. */

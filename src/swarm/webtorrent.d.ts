@@ -59,6 +59,8 @@ declare module 'webtorrent' {
     destroyed: boolean
     numPeers: number
     wires: Wire[]
+    /** Connects to a peer at "host:port" (webtorrent also takes wires and simple-peer objects). */
+    addPeer(peer: string): boolean
     path: string
     discovery?: { tracker?: TrackerClient | null } | null
     destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void
@@ -104,6 +106,7 @@ declare module 'bittorrent-protocol' {
 declare module 'webtorrent/lib/torrent.js' {
   export default class Torrent {
     _update(): void
+    _updateWire(wire: unknown): unknown
   }
 }
 

@@ -199,6 +199,7 @@ describe('agentConfigSchema', () => {
       seed_window: 300_000,
       torrent_port: 6881,
       stall_timeout: 60_000,
+      request_pipeline: 100,
       webseed_fallback: 5000,
       retry_backoff: 15_000,
       max_release_size: 20 * 1024 ** 3,
