@@ -7,6 +7,8 @@ import { extract } from 'tar'
 import type { ReadEntry } from 'tar'
 import { RookeryError, VerifyError } from '../errors.ts'
 import { sha256File } from './hash.ts'
+import { syncTree } from './sync-tree.ts'
+import { syncDirectory } from '../atomic-file.ts'
 
 /** Bounds on what one release may unpack to: a decompression bomb fails instead of filling the disk. */
 export interface ExtractLimits {
@@ -44,6 +46,8 @@ const ESCAPES = 'resolves outside the release (or loops)'
  * RookeryError ROOKERY_EXTRACT_IO. On any failure nothing is left behind. Throws ROOKERY_EXTRACT_EXISTS if
  * `targetDir` exists. Files get their archive mode (less the umask) and the extracting user as owner.
  *
+ * The tree is on disk (src/release/sync-tree.ts) before it is renamed to `targetDir`, and the rename too.
+ *
  * With `expected.sha256` the tarball's SHA-256 is computed from the same reads that feed the extraction
  * (one pass over the file instead of two), and the staging directory becomes `targetDir` only if it
  * matches: otherwise VerifyError ROOKERY_CHECKSUM_MISMATCH, and nothing is left behind. A tarball that
@@ -73,11 +77,17 @@ export async function extractRelease(
     const digest = expected ? { expected: expected.sha256, hash: createHash('sha256'), bytes: 0 } : undefined
     const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest)
     if (digest) await checkDigest(tarball, digest)
+    await syncTree(staging).catch((err: unknown) => {
+      throw ioError(tarball, err)
+    })
     await rename(staging, target).catch((err: unknown) => {
       const code = (err as { code?: unknown }).code
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
         throw new RookeryError('ROOKERY_EXTRACT_EXISTS', `cannot extract ${tarball}: ${target} appeared meanwhile`)
       }
+      throw ioError(tarball, err)
+    })
+    await syncDirectory(path.dirname(target)).catch((err: unknown) => {
       throw ioError(tarball, err)
     })
     return result
