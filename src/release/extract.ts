@@ -77,9 +77,7 @@ export async function extractRelease(
     const digest = expected ? { expected: expected.sha256, hash: createHash('sha256'), bytes: 0 } : undefined
     const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest)
     if (digest) await checkDigest(tarball, digest)
-    await syncTree(staging).catch((err: unknown) => {
-      throw ioError(tarball, err)
-    })
+    await syncTree(staging)
     await rename(staging, target).catch((err: unknown) => {
       const code = (err as { code?: unknown }).code
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
@@ -87,9 +85,7 @@ export async function extractRelease(
       }
       throw ioError(tarball, err)
     })
-    await syncDirectory(path.dirname(target)).catch((err: unknown) => {
-      throw ioError(tarball, err)
-    })
+    await syncDirectory(path.dirname(target))
     return result
   } catch (err) {
     await rm(staging, { recursive: true, force: true })

@@ -21,7 +21,8 @@ import Torrent from 'webtorrent/lib/torrent.js'
  * rate (or the peer's own, if lower). Web seeds are left alone. Applied once, to the class, when the swarm
  * module loads.
  */
-export const DEFAULT_PIPELINE_SECONDS = 0.1
+/** For clients not given a value (the agent always passes its `request_pipeline`). */
+const DEFAULT_PIPELINE_SECONDS = 0.1
 
 const BLOCK_LENGTH = 16 * 1024
 const pipelineSeconds = new WeakMap<WebTorrent, number>()
