@@ -2,11 +2,13 @@ import WebTorrent from 'webtorrent'
 import { coalesceTorrentUpdates } from './coalesce-updates.ts'
 import { pipePeersDirectly } from './direct-pipes.ts'
 import { patchRarestPicker } from './picker.ts'
+import { refuseSelfConnections } from './refuse-self.ts'
 import { patchWireIo } from './wire-io.ts'
 import { setRequestPipeline, shortenRequestPipelines } from './request-pipeline.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
 
 patchRarestPicker()
+refuseSelfConnections()
 coalesceTorrentUpdates()
 patchWireIo()
 pipePeersDirectly()

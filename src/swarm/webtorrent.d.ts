@@ -71,6 +71,8 @@ declare module 'webtorrent' {
     constructor(opts?: WebTorrentOptions)
     torrents: Torrent[]
     torrentPort: number
+    /** Hex; sent in every handshake (src/swarm/refuse-self.ts compares it). */
+    peerId: string
     listening: boolean
     destroyed: boolean
     add(torrentId: Buffer | Uint8Array | string | object, opts?: AddOptions, onTorrent?: (torrent: Torrent) => void): Torrent
