@@ -4,7 +4,7 @@ import { UnavailableError, VerifyError } from '../errors.ts'
 import type { ReleaseEntry } from '../manifest/manifest.ts'
 import { extractRelease } from '../release/extract.ts'
 import { readTorrent } from '../release/torrent.ts'
-import { downloadTorrent, stopTorrent } from '../swarm/download.ts'
+import { startDownload, stopTorrent } from '../swarm/download.ts'
 import type { AppConfig } from './config.ts'
 import { activateRelease, type DeployContext } from './deploy.ts'
 import { httpGet } from './fetch.ts'
@@ -18,8 +18,9 @@ const MAX_TORRENT_FILE = 16 * 1024 * 1024
 
 /**
  * Installs a release: .torrent (checked against the manifest's infohash), swarm download into
- * <state_dir>/downloads/<infohash>, extraction into releases/<tag> with the SHA-256 of the whole tarball
- * checked in the same pass, then activation. The extracted tree enters releases/ only once the checksum
+ * <state_dir>/downloads/<infohash> and, following it, extraction into releases/<tag> with the SHA-256 of
+ * the whole tarball checked in the same pass, then activation. `extract_ms` is what the extraction took
+ * after the last piece came in. The extracted tree enters releases/ only once the checksum
  * matched; nothing becomes current before it is fully extracted and verified.
  */
 export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppConfig, release: ReleaseEntry): Promise<void> {
@@ -33,12 +34,14 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
   }
 
   const dir = join(ctx.config.state_dir, 'downloads', release.infohash)
-  const current = await new AppLayout(app.deploy_to).currentTag()
+  const layout = new AppLayout(app.deploy_to)
+  const current = await layout.currentTag()
+  await layout.prepare()
   const report = (fields: Omit<ReportFields, 'tag' | 'current'>) => ctx.report(app.name, { tag: release.tag, current, ...fields })
   log.info({ infohash: release.infohash, size: release.size }, 'download started')
   report({ phase: 'downloading', progress: { done: 0, total: release.size } })
   let lastProgressReport = Date.now()
-  const download = await downloadTorrent(swarm.client, res.body, {
+  const download = await startDownload(swarm.client, res.body, {
     dir,
     stallTimeoutMs: ctx.config.stall_timeout,
     signal: ctx.signal,
@@ -55,37 +58,40 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
     ...(ctx.config.webseed_fallback > 0 ? { webseedFallbackMs: ctx.config.webseed_fallback } : {}),
     ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
   })
-  const downloadMs = Date.now() - started
-  const tarball = join(dir, info.name)
-  const layout = new AppLayout(app.deploy_to)
-  const traffic = download.traffic()
-  log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download complete')
-  ctx.metrics.downloaded(app.name, 'peer', traffic.fromPeers)
-  ctx.metrics.downloaded(app.name, 'webseed', traffic.fromWebseed)
-  try {
-    await layout.prepare()
-    // The SHA-256 is checked in the same pass as the extraction (one read of the tarball, not two); the
-    // extracted tree leaves its staging directory only if it matches.
-    const extracted = await extractRelease(tarball, layout.releaseDir(release.tag), {
-      maxBytes: ctx.config.max_release_size,
-      maxEntries: ctx.config.max_release_entries,
-    }, { sha256: release.sha256 }).catch(async (err: unknown) => {
-      // A corrupt download is not kept for a resume: the next attempt starts over.
-      if ((err as { code?: unknown }).code === 'ROOKERY_CHECKSUM_MISMATCH') await rm(dir, { recursive: true, force: true })
-      throw err
-    })
-    const extractMs = Date.now() - started - downloadMs
-    log.info('download verified')
-    report({ phase: 'verified', timings: { download_ms: downloadMs } })
-    await layout.touch(release.tag)
-    log.info({ files: extracted.files, bytes: extracted.bytes, extract_ms: extractMs }, 'release extracted')
-    report({ phase: 'extracted', timings: { download_ms: downloadMs, extract_ms: extractMs } })
-  } catch (err) {
-    // Out of the client, so a retry can add the same torrent again (the verified file stays to resume).
+  let downloadMs = 0
+  const downloaded = download.done.then(() => {
+    downloadMs = Date.now() - started
+    const traffic = download.traffic()
+    log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download complete')
+    ctx.metrics.downloaded(app.name, 'peer', traffic.fromPeers)
+    ctx.metrics.downloaded(app.name, 'webseed', traffic.fromWebseed)
+  })
+  // The extraction follows the download as the tarball arrives front to back (src/swarm/picker.ts), so
+  // little of it is left when the last piece is in. The SHA-256 of the whole tarball is checked in the
+  // same pass; the extracted tree leaves its staging directory only if it matches.
+  const extraction = extractRelease(join(dir, info.name), layout.releaseDir(release.tag), {
+    maxBytes: ctx.config.max_release_size,
+    maxEntries: ctx.config.max_release_entries,
+  }, { sha256: release.sha256 }, { size: info.length, onDisk: download.onDisk })
+  const [got, unpacked] = await Promise.allSettled([downloaded, extraction])
+  // A failed download fails the extraction too (it waits for bytes that never come): its error is the news.
+  if (got.status === 'rejected') throw got.reason
+  if (unpacked.status === 'rejected') {
+    // Out of the client, so a retry can add the same torrent again (the verified file stays to resume)...
     await stopTorrent(swarm.client, download.torrent)
-    throw err
+    // ...unless it is corrupt: the next attempt starts over.
+    if ((unpacked.reason as { code?: unknown }).code === 'ROOKERY_CHECKSUM_MISMATCH') await rm(dir, { recursive: true, force: true })
+    throw unpacked.reason
   }
+  const extracted = unpacked.value
+  const extractMs = Date.now() - started - downloadMs
+  log.info('download verified')
+  report({ phase: 'verified', timings: { download_ms: downloadMs } })
+  await layout.touch(release.tag)
+  log.info({ files: extracted.files, bytes: extracted.bytes, extract_ms: extractMs }, 'release extracted')
+  report({ phase: 'extracted', timings: { download_ms: downloadMs, extract_ms: extractMs } })
 
+  const traffic = download.traffic()
   swarm.linger.hold(download.torrent, dir, ctx.seedWindowMs, download.traffic, { app: app.name, tag: release.tag })
   await activateRelease(ctx, app, release.tag, {
     tag: release.tag,

@@ -23,6 +23,15 @@ const IO_CHUNK = 1024 * 1024
 
 export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = { maxBytes: 20 * 1024 ** 3, maxEntries: 1_000_000 }
 
+/**
+ * A tarball still being written front to back (a download in progress): its final size, and a wait for
+ * its first `bytes` bytes to be on disk, which rejects if they never will be (the download failed).
+ */
+export interface GrowingFile {
+  size: number
+  onDisk: (bytes: number) => Promise<void>
+}
+
 /** What was unpacked: the number of regular files and their total size in bytes. */
 export interface ExtractResult {
   files: number
@@ -53,12 +62,17 @@ const ESCAPES = 'resolves outside the release (or loops)'
  * matches: otherwise VerifyError ROOKERY_CHECKSUM_MISMATCH, and nothing is left behind. A tarball that
  * fails to extract is checked against the digest too, so a corrupt download is reported as such rather
  * than as a bad release.
+ *
+ * With `growing` the tarball may still be arriving: each read waits until its bytes are on disk, so the
+ * extraction follows a download instead of starting after it. Nothing about what may leave staging
+ * changes: that still waits for the whole tarball's SHA-256.
  */
 export async function extractRelease(
   tarball: string,
   targetDir: string,
   limits: Partial<ExtractLimits> = {},
   expected?: { sha256: string },
+  growing?: GrowingFile,
 ): Promise<ExtractResult> {
   const target = path.resolve(targetDir)
   if (await lstat(target).then(() => true, () => false)) {
@@ -75,8 +89,8 @@ export async function extractRelease(
   }
   try {
     const digest = expected ? { expected: expected.sha256, hash: createHash('sha256'), bytes: 0 } : undefined
-    const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest)
-    if (digest) await checkDigest(tarball, digest)
+    const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest, growing)
+    if (digest) await checkDigest(tarball, digest, growing)
     await syncTree(staging)
     await rename(staging, target).catch((err: unknown) => {
       const code = (err as { code?: unknown }).code
@@ -90,7 +104,9 @@ export async function extractRelease(
   } catch (err) {
     await rm(staging, { recursive: true, force: true })
     if (expected && err instanceof VerifyError && err.code !== 'ROOKERY_CHECKSUM_MISMATCH') {
-      const actual = await sha256File(tarball).catch(() => undefined)
+      // A growing tarball is hashed once it is whole; if it never will be, the download's error is the news.
+      const whole = growing ? await growing.onDisk(growing.size).then(() => true, () => false) : true
+      const actual = whole ? await sha256File(tarball).catch(() => undefined) : undefined
       if (actual !== undefined && actual !== expected.sha256) throw checksumMismatch(tarball, actual, expected.sha256)
     }
     const error = err instanceof RookeryError ? err : ioError(tarball, err)
@@ -108,7 +124,7 @@ export async function extractRelease(
  * 'close', and only after that is it safe to delete the staging directory. (Aborting tar's own gunzip
  * leaves it with writes in flight and never emits 'close'.)
  */
-function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest): Promise<ExtractResult> {
+function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest, growing?: GrowingFile): Promise<ExtractResult> {
   return new Promise((resolve, reject) => {
     let failure: Error | undefined
     let entries = 0
@@ -200,7 +216,7 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
     })
     gunzip.pipe(unpack)
     collectYoungGarbage(gunzip)
-    feed(tarball, gunzip, () => failure !== undefined, digest).catch((err: unknown) => fail(ioError(tarball, err)))
+    feed(tarball, gunzip, () => failure !== undefined, digest, growing).catch((err: unknown) => fail(ioError(tarball, err)))
   })
 }
 
@@ -209,10 +225,14 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
  * through two buffers that are read into again once gunzip has consumed them: a read stream allocates a
  * new 1 MiB buffer per read, 2 GiB of garbage for a 2 GiB release, as much as gunzip's output (see
  * collectYoungGarbage). Ends gunzip at the end of the file; stops without ending it once `stopped()` (the
- * extraction failed and tears gunzip down) or when gunzip no longer accepts input.
+ * extraction failed and tears gunzip down) or when gunzip no longer accepts input. A `growing` tarball is
+ * opened once its first bytes are written and read as far as they are.
  */
-async function feed(tarball: string, gunzip: Writable, stopped: () => boolean, digest?: RunningDigest): Promise<void> {
+async function feed(tarball: string, gunzip: Writable, stopped: () => boolean, digest?: RunningDigest, growing?: GrowingFile): Promise<void> {
+  const upTo = (position: number) => Math.min(growing?.size ?? Infinity, position + IO_CHUNK)
+  if (growing) await growing.onDisk(upTo(0))
   const file = await open(tarball, 'r')
+  let position = 0
   try {
     const free = [Buffer.allocUnsafeSlow(IO_CHUNK), Buffer.allocUnsafeSlow(IO_CHUNK)]
     let wake: (() => void) | undefined
@@ -225,10 +245,16 @@ async function feed(tarball: string, gunzip: Writable, stopped: () => boolean, d
     for (;;) {
       while (free.length === 0 && !refused && !stopped()) await new Promise<void>((resolve) => (wake = resolve))
       if (refused || stopped()) return
+      if (growing) {
+        if (position >= growing.size) break
+        await growing.onDisk(upTo(position))
+        if (stopped()) return
+      }
       const buf = free.pop()!
-      const { bytesRead } = await file.read(buf, 0, IO_CHUNK, null)
+      const { bytesRead } = await file.read(buf, 0, upTo(position) - position, position)
       if (stopped()) return
       if (bytesRead === 0) break
+      position += bytesRead
       const chunk = bytesRead === IO_CHUNK ? buf : buf.subarray(0, bytesRead)
       if (digest) {
         digest.hash.update(chunk)
@@ -284,7 +310,8 @@ interface RunningDigest {
  * Compares the digest of what the extraction read with the expected one. If the reads stopped short of
  * the end of the file (bytes after the gzip stream that nothing consumed), the file is hashed whole.
  */
-async function checkDigest(tarball: string, digest: RunningDigest): Promise<void> {
+async function checkDigest(tarball: string, digest: RunningDigest, growing?: GrowingFile): Promise<void> {
+  if (growing) await growing.onDisk(growing.size)
   const { size } = await stat(tarball)
   const actual = digest.bytes === size ? digest.hash.digest('hex') : await sha256File(tarball)
   if (actual !== digest.expected) throw checksumMismatch(tarball, actual, digest.expected)

@@ -5,6 +5,7 @@ import { RookeryError, UnavailableError } from '../errors.ts'
 import { dropCorruptPeers } from './corrupt-peers.ts'
 import { assemblePiecesInPlace, releasePiecesOnceWritten } from './piece-memory.ts'
 import { superSeed } from './super-seed.ts'
+import { verifiedPrefix } from './verified-prefix.ts'
 
 assemblePiecesInPlace()
 
@@ -89,22 +90,49 @@ export interface Download {
   traffic: () => TrafficStats
 }
 
+/** A download under way. */
+export interface ActiveDownload extends Download {
+  /** Resolves when every piece is verified; rejects as downloadTorrent does. */
+  done: Promise<void>
+  /**
+   * Resolves once the file's first `bytes` bytes are verified and written (src/swarm/verified-prefix.ts),
+   * so a reader can follow the download; rejects with the download's error if it fails first.
+   */
+  onDisk: (bytes: number) => Promise<void>
+}
+
 /**
- * Downloads a torrent into `dir` with rarest-first piece selection and resolves when every piece is
- * verified. webtorrent never fails a download whose sources are gone, it just waits: the watchdog here
- * turns "no progress for stallTimeoutMs" into an error, and re-announces while waiting because a tracker
- * that was down at start is otherwise not asked again for 30 minutes.
- * On failure the torrent is removed from the client; the partial file stays for a later resume.
+ * Downloads a torrent into `dir` (see startDownload) and resolves when every piece is verified.
  */
 export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<Download> {
-  const reannounceMs = options.reannounceMs ?? 3000
+  const { torrent, traffic, done } = await startDownload(client, torrentFile, options)
+  await done
+  return { torrent, traffic }
+}
+
+/**
+ * Starts downloading a torrent into `dir`, rarest first within the first missing pieces
+ * (src/swarm/picker.ts); `done` settles when every piece is verified. webtorrent never fails a download
+ * whose sources are gone, it just waits: the watchdog here turns "no progress for stallTimeoutMs" into an
+ * error, and re-announces while waiting because a tracker that was down at start is otherwise not asked
+ * again for 30 minutes. On failure the torrent is removed from the client; the partial file stays for a
+ * later resume.
+ */
+export async function startDownload(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<ActiveDownload> {
   const parsed = await parseTorrent(torrentFile)
   const webseeds = parsed.urlList ?? []
+  if (options.webseedFallbackMs !== undefined) parsed.urlList = []
+  const torrent = client.add(parsed, addOptions(options.dir, parsed.pieceLength, options.announce))
+  const traffic = countTraffic(torrent)
+  const done = watchDownload(torrent, webseeds, options)
+  return { torrent, traffic, done, onDisk: verifiedPrefix(torrent, done) }
+}
+
+/** Settles when the torrent is complete (see startDownload): the watchdog, corrupt peers, abort. */
+function watchDownload(torrent: Torrent, webseeds: string[], options: DownloadOptions): Promise<void> {
+  const reannounceMs = options.reannounceMs ?? 3000
   let webseedsAdded = options.webseedFallbackMs === undefined
-  if (!webseedsAdded) parsed.urlList = []
   return new Promise((resolve, reject) => {
-    const torrent = client.add(parsed, addOptions(options.dir, parsed.pieceLength, options.announce))
-    const traffic = countTraffic(torrent)
     releasePiecesOnceWritten(torrent)
     dropCorruptPeers(torrent, { maxStrikes: CORRUPT_STRIKES, onDrop: (peer, strikes) => options.onPeerDropped?.(peer, strikes) })
     // Progress is a new high of received bytes. webtorrent's `downloaded` also counts pieces in flight and
@@ -125,7 +153,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
       settled = true
       clearInterval(watchdog)
       options.signal?.removeEventListener('abort', onAbort)
-      if (!err) return resolve({ torrent, traffic })
+      if (!err) return resolve()
       torrent.destroy({ destroyStore: false }, () => reject(err))
     }
     const onAbort = () => finish(new RookeryError('ROOKERY_ABORTED', `download of ${torrent.name ?? 'torrent'} aborted`))

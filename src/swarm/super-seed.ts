@@ -117,20 +117,19 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   })
 }
 
-/** Index of the least held piece passing `allowed`, ties broken at random; -1 when none passes. */
+/**
+ * Index of the least held piece passing `allowed`, the first of equally held ones; -1 when none passes.
+ * First, not random: the pieces then enter the swarm front to back, the order in which hosts look for
+ * them (src/swarm/picker.ts) so that they can extract the tarball while it arrives.
+ */
 export function leastHeld(held: ArrayLike<number>, allowed: (index: number) => boolean): number {
   let min = Infinity
   let chosen = -1
-  let ties = 0
   for (let i = 0; i < held.length; i++) {
     const count = held[i]!
-    if (count > min || !allowed(i)) continue
-    if (count < min) {
-      min = count
-      ties = 0
-    }
-    // Reservoir sampling: each of the equally least held pieces ends up chosen with the same chance.
-    if (Math.random() * ++ties < 1) chosen = i
+    if (count >= min || !allowed(i)) continue
+    min = count
+    chosen = i
   }
   return chosen
 }

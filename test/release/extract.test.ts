@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
-  chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile,
+  appendFile, chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile,
 } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { gzipSync } from 'node:zlib'
 import { RookeryError, VerifyError } from '../../src/errors.ts'
-import { extractRelease } from '../../src/release/extract.ts'
+import { extractRelease, type GrowingFile } from '../../src/release/extract.ts'
 import type { ExtractLimits } from '../../src/release/extract.ts'
 import { packDirectory } from '../../src/release/pack.ts'
 import { tarBuffer, writeTgz } from './evil-tar.ts'
@@ -367,5 +367,93 @@ describe('extractRelease with an expected sha256', () => {
     const gz = gzipSync(Buffer.from('just some text, no tar headers in sight\n'.repeat(100)))
     await writeFile(c.tarball, gz)
     await assert.rejects(extractRelease(c.tarball, c.target, {}, { sha256: sha256(gz) }), { code: 'ROOKERY_BAD_ARCHIVE' })
+  })
+})
+
+describe('extractRelease following a tarball that is still being written', () => {
+  const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
+  // 3 MiB that gzip cannot shrink: the tarball spans several of the extraction's 1 MiB reads.
+  const body = randomBytes(3 * 1024 * 1024)
+  const gz = gzipSync(tarBuffer([{ path: 'app/data.bin', body }, { path: 'app/b.txt', body: 'b' }]), { level: 1 })
+
+  /** A download stand-in: `arrive(n)` writes the tarball's first n bytes to disk, `fail` gives up. */
+  function download(file: string): GrowingFile & { arrive(n: number): Promise<void>; fail(err: Error): void; asked: number } {
+    let written = 0
+    let failure: Error | undefined
+    let waiters: Array<{ bytes: number; resolve: () => void; reject: (err: Error) => void }> = []
+    return {
+      size: gz.length,
+      asked: 0,
+      onDisk(bytes: number) {
+        this.asked = Math.max(this.asked, bytes)
+        if (written >= bytes) return Promise.resolve()
+        if (failure) return Promise.reject(failure)
+        return new Promise((resolve, reject) => waiters.push({ bytes, resolve, reject }))
+      },
+      async arrive(n: number) {
+        await appendFile(file, gz.subarray(written, n))
+        written = n
+        for (const w of waiters.filter((w) => w.bytes <= n)) w.resolve()
+        waiters = waiters.filter((w) => w.bytes > n)
+      },
+      fail(err: Error) {
+        failure = err
+        for (const w of waiters) w.reject(err)
+        waiters = []
+      },
+    }
+  }
+
+  const stagedBytes = async (c: Case): Promise<number> => {
+    const staging = (await readdir(c.parent)).find((e) => e.startsWith('.staging-'))
+    if (!staging) return 0
+    return stat(join(c.parent, staging, 'app', 'data.bin')).then((s) => s.size, () => 0)
+  }
+
+  test('extracts the bytes on disk while the rest still arrives, and only once all of it is hashed does it finish', async () => {
+    const c = await newCase()
+    const dl = download(c.tarball)
+    await dl.arrive(2 * 1024 * 1024)
+    let finished = false
+    const extraction = extractRelease(c.tarball, c.target, {}, { sha256: sha256(gz) }, dl).finally(() => (finished = true))
+    // Nothing past the first 2 MiB exists yet: the extraction gets through what does, then waits.
+    for (let i = 0; i < 100 && (await stagedBytes(c)) < 1024 * 1024; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.ok((await stagedBytes(c)) >= 1024 * 1024, 'at least 1 MiB of the file extracted from the part on disk')
+    assert.equal(finished, false)
+    assert.equal(await exists(c.target), false, 'nothing is in place before the whole tarball is checked')
+    await dl.arrive(gz.length)
+    assert.deepEqual(await extraction, { files: 2, bytes: body.length + 1 })
+    assert.ok((await readFile(join(c.target, 'app/data.bin'))).equals(body))
+    assert.deepEqual(await readdir(c.parent), ['v1'])
+    assert.equal(dl.asked, gz.length, 'it never asked for bytes beyond the end')
+  })
+
+  test('a download that fails midway fails the extraction with nothing left behind', async () => {
+    const c = await newCase()
+    const dl = download(c.tarball)
+    await dl.arrive(1536 * 1024)
+    const extraction = extractRelease(c.tarball, c.target, {}, { sha256: sha256(gz) }, dl)
+    for (let i = 0; i < 100 && (await stagedBytes(c)) === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    dl.fail(new Error('download of release.tar.gz stalled'))
+    await assert.rejects(extraction, /download of release.tar.gz stalled/)
+    assert.deepEqual(await readdir(c.parent), [])
+  })
+
+  test('a bad release found while the download goes on is still told from a corrupt download once it is whole', async () => {
+    const c = await newCase()
+    const bad = gzipSync(Buffer.from('just some text, no tar headers in sight\n'.repeat(100)))
+    let written = false
+    const dl: GrowingFile = {
+      size: bad.length,
+      onDisk: async (bytes) => {
+        if (bytes >= bad.length && !written) {
+          await writeFile(c.tarball, bad)
+          written = true
+        }
+      },
+    }
+    await assert.rejects(extractRelease(c.tarball, c.target, {}, { sha256: sha256(bad) }, dl), { code: 'ROOKERY_BAD_ARCHIVE' })
+    await assert.rejects(extractRelease(c.tarball, c.target, {}, { sha256: sha256(Buffer.from('other')) }, dl), { code: 'ROOKERY_CHECKSUM_MISMATCH' })
+    assert.deepEqual(await readdir(c.parent), [])
   })
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { rarestPiece, type PieceInstance } from '../../src/swarm/picker.ts'
+import { inOrderPiece, rarestPiece, type PieceInstance } from '../../src/swarm/picker.ts'
 
 /** A torrent-piece Piece of 16 blocks: untouched, started with blocks left to ask for, or all asked for. */
 const untouched = (): PieceInstance => ({ _buffer: null, _reservations: 0, _chunks: 16, _cancellations: null })
@@ -40,5 +40,30 @@ describe('rarestPiece', () => {
     const pieces = [started(), untouched(), untouched()]
     assert.equal(rarestPiece(pieces, [1, 1, 1], (i) => i === 2), 2)
     assert.equal(rarestPiece(pieces, [1, 1, 1], () => false), -1)
+  })
+})
+
+describe('inOrderPiece', () => {
+  const fresh = (n: number) => Array.from({ length: n }, untouched)
+
+  test('takes the rarest piece inside the window of first missing pieces over a rarer one beyond it', () => {
+    // Pieces 0-1 are had (filtered out); the window is pieces 2-4; piece 6 is the rarest of all.
+    const wanted = (i: number) => i >= 2
+    assert.equal(inOrderPiece(fresh(8), [1, 1, 3, 2, 3, 3, 1, 3], wanted, 2, 3), 3)
+  })
+
+  test('looks beyond the window when this peer has nothing in it to give', () => {
+    const wanted = (i: number) => i >= 5 // the peer has none of pieces 2-4
+    assert.equal(inOrderPiece(fresh(8), [1, 1, 3, 2, 3, 3, 1, 3], wanted, 2, 3), 6)
+  })
+
+  test('looks beyond the window when every block inside it was asked for already', () => {
+    const pieces = [null, null, allAsked(), allAsked(), allAsked(), untouched(), untouched(), untouched()]
+    assert.equal(inOrderPiece(pieces, [1, 1, 1, 1, 1, 2, 1, 2], (i) => i >= 2, 2, 3), 6)
+  })
+
+  test('a window reaching past the last piece is cut at the end', () => {
+    assert.equal(inOrderPiece(fresh(4), [1, 1, 1, 1], (i) => i === 3, 3, 64), 3)
+    assert.equal(inOrderPiece(fresh(4), [1, 1, 1, 1], () => false, 3, 64), -1)
   })
 })
