@@ -67,10 +67,26 @@ function put(path: string, content: string | Buffer, mode = 0o644): void {
 // - fs-native-extensions: file locking and sparse files for random-access-file, which falls back to
 //   plain fs when the require throws.
 // bufferutil and utf-8-validate (via ws) already fall back to JavaScript when their addon is missing.
+//
+// Nor does it bundle what the datacenter swarm turns off (src/swarm/client.ts) or never uses, since every
+// agent loads and runs the download code's top level when a deploy starts, all at once: the DHT, local
+// discovery, UPnP/NAT-PMP (with its XML parsers), WebRTC and WebSocket trackers and peers, SOCKS proxies,
+// and node-fetch (cross-fetch-ponyfill uses Node's own fetch when there is one, as on Node 24). Each stub
+// throws if it is ever constructed, so a setting that would need one fails loudly instead of silently.
+const absent = (what: string) => `class Absent { constructor() { throw new Error('${what} is not in the rookery bundle (turned off in src/swarm/client.ts)') } }`
 const stubs: Record<string, string> = {
   'utp-native': 'module.exports = {}',
   'fs-native-extensions': "throw new Error('fs-native-extensions is not bundled')",
+  'bittorrent-dht': `export const Client = ${absent('the DHT')}`,
+  'bittorrent-lsd': `export default ${absent('local service discovery')}`,
+  '@silentbot1/nat-api': `export default ${absent('UPnP/NAT-PMP')}`,
+  '@thaunknown/simple-peer/lite.js': `export default class extends (${absent('WebRTC')}) { static WEBRTC_SUPPORT = false }`,
+  '@thaunknown/simple-websocket': `export default ${absent('the WebSocket tracker client')}`,
+  ws: `export const WebSocketServer = ${absent('the WebSocket tracker')}; export default WebSocketServer`,
+  socks: 'export default {}',
+  'cross-fetch-ponyfill': 'export const fetch = globalThis.fetch; export default fetch',
 }
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 // Code splitting: rookery.mjs holds main.ts and commander; each verb's modules and the libraries only a
 // download needs (webtorrent, tar, undici...) are chunks in chunks/, loaded by the dynamic imports of
 // main.ts and the agent. An idle agent then parses and holds only what it runs: one 5.4 MB file cost it
@@ -98,7 +114,7 @@ const bundle = await esbuild.build({
     {
       name: 'rookery-stubs',
       setup(build) {
-        build.onResolve({ filter: new RegExp(`^(${Object.keys(stubs).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'stub' }))
+        build.onResolve({ filter: new RegExp(`^(${Object.keys(stubs).map(escapeRegExp).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'stub' }))
         build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({ contents: stubs[args.path], loader: 'js' }))
         // Only name and version of package.json go into the bundle (main.ts prints the version).
         build.onLoad({ filter: /[\\/]package\.json$/ }, (args) =>
