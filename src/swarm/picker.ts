@@ -45,11 +45,14 @@ export function patchRarestPicker(): void {
 export const IN_ORDER_WINDOW = 64
 
 /**
- * The rarest requestable piece among the `window` pieces from `first` on (see rarestPiece), else the
- * rarest of all the pieces passing `wanted`. -1 when no piece passes.
+ * The rarest requestable piece among the `window` pieces from `first` on (see rarestPiece), the first of
+ * equally rare ones, else the rarest of all the pieces passing `wanted`. -1 when no piece passes. First
+ * rather than random inside the window: from a single source (the origin alone, or one peer) the pieces
+ * then come strictly in order instead of in any order within the source's offers, which let the verified
+ * prefix, and the extraction behind it, fall up to the whole offer behind.
  */
 export function inOrderPiece(pieces: ReadonlyArray<PieceInstance | null>, availability: readonly number[], wanted: (index: number) => boolean, first: number, window: number): number {
-  const near = rarestPiece(pieces, availability, wanted, first, Math.min(availability.length, first + window))
+  const near = rarestPiece(pieces, availability, wanted, first, Math.min(availability.length, first + window), 'first')
   const piece = near >= 0 ? pieces[near] : undefined
   if (near >= 0 && (!piece?._buffer || hasUnrequestedBlocks(piece))) return near
   return rarestPiece(pieces, availability, wanted)
@@ -61,9 +64,10 @@ export function inOrderPiece(pieces: ReadonlyArray<PieceInstance | null>, availa
  * blocks are all requested already are skipped: webtorrent would pick one, fail to request it, mark it
  * tried and scan again, once per such piece. Only when no piece has a free block (the end of a download)
  * is the rarest of the rest returned, so webtorrent can still move a request off a much slower peer
- * (its "hotswap"). -1 when no piece passes `wanted`. Only indexes in [from, to) are looked at.
+ * (its "hotswap"). -1 when no piece passes `wanted`. Only indexes in [from, to) are looked at; `ties`
+ * 'first' takes the lowest index among equally rare unstarted pieces instead of one at random.
  */
-export function rarestPiece(pieces: ReadonlyArray<PieceInstance | null>, availability: readonly number[], wanted: (index: number) => boolean, from = 0, to = availability.length): number {
+export function rarestPiece(pieces: ReadonlyArray<PieceInstance | null>, availability: readonly number[], wanted: (index: number) => boolean, from = 0, to = availability.length, ties: 'random' | 'first' = 'random'): number {
   let min = Infinity
   let candidates: number[] = []
   let started = -1
@@ -90,7 +94,7 @@ export function rarestPiece(pieces: ReadonlyArray<PieceInstance | null>, availab
     if (started < 0 && piece?._buffer) started = i
   }
   if (started >= 0) return started
-  if (candidates.length > 0) return candidates[Math.floor(Math.random() * candidates.length)]!
+  if (candidates.length > 0) return ties === 'first' ? candidates[0]! : candidates[Math.floor(Math.random() * candidates.length)]!
   return busy
 }
 

@@ -52,6 +52,12 @@ describe('inOrderPiece', () => {
     assert.equal(inOrderPiece(fresh(8), [1, 1, 3, 2, 3, 3, 1, 3], wanted, 2, 3), 3)
   })
 
+  test('inside the window, takes the first of equally rare pieces (a single source then delivers in order)', () => {
+    for (let i = 0; i < 20; i++) assert.equal(inOrderPiece(fresh(8), [1, 1, 1, 1, 1, 1, 1, 1], (j) => j >= 2, 2, 4), 2)
+    const pieces = [null, null, untouched(), untouched(), started(), untouched()]
+    assert.equal(inOrderPiece(pieces, [1, 1, 1, 1, 1, 1], (j) => j >= 2, 2, 4), 4, 'a started piece still comes first')
+  })
+
   test('looks beyond the window when this peer has nothing in it to give', () => {
     const wanted = (i: number) => i >= 5 // the peer has none of pieces 2-4
     assert.equal(inOrderPiece(fresh(8), [1, 1, 3, 2, 3, 3, 1, 3], wanted, 2, 3), 6)
