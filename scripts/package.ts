@@ -83,7 +83,7 @@ const stubs: Record<string, string> = {
   '@thaunknown/simple-peer/lite.js': `export default class extends (${absent('WebRTC')}) { static WEBRTC_SUPPORT = false }`,
   '@thaunknown/simple-websocket': `export default ${absent('the WebSocket tracker client')}`,
   ws: `export const WebSocketServer = ${absent('the WebSocket tracker')}; export default WebSocketServer`,
-  socks: 'export default {}',
+  socks: `const Absent = ${absent('SOCKS proxying')}; export default { createConnection() { new Absent() }, createUDPFrame() { new Absent() } }`,
   'cross-fetch-ponyfill': 'export const fetch = globalThis.fetch; export default fetch',
 }
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')

@@ -59,9 +59,10 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
     ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
   })
   let downloadMs = 0
+  let traffic = download.traffic()
   const downloaded = download.done.then(() => {
     downloadMs = Date.now() - started
-    const traffic = download.traffic()
+    traffic = download.traffic()
     log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download complete')
     ctx.metrics.downloaded(app.name, 'peer', traffic.fromPeers)
     ctx.metrics.downloaded(app.name, 'webseed', traffic.fromWebseed)
@@ -91,7 +92,6 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
   log.info({ files: extracted.files, bytes: extracted.bytes, extract_ms: extractMs }, 'release extracted')
   report({ phase: 'extracted', timings: { download_ms: downloadMs, extract_ms: extractMs } })
 
-  const traffic = download.traffic()
   swarm.linger.hold(download.torrent, dir, ctx.seedWindowMs, download.traffic, { app: app.name, tag: release.tag })
   await activateRelease(ctx, app, release.tag, {
     tag: release.tag,

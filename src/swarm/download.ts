@@ -85,29 +85,17 @@ export interface DownloadOptions {
   signal?: AbortSignal
 }
 
+/** A download under way. */
 export interface Download {
   torrent: Torrent
   traffic: () => TrafficStats
-}
-
-/** A download under way. */
-export interface ActiveDownload extends Download {
-  /** Resolves when every piece is verified; rejects as downloadTorrent does. */
+  /** Resolves when every piece is verified; rejects when the download fails (see startDownload). */
   done: Promise<void>
   /**
    * Resolves once the file's first `bytes` bytes are verified and written (src/swarm/verified-prefix.ts),
    * so a reader can follow the download; rejects with the download's error if it fails first.
    */
   onDisk: (bytes: number) => Promise<void>
-}
-
-/**
- * Downloads a torrent into `dir` (see startDownload) and resolves when every piece is verified.
- */
-export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<Download> {
-  const { torrent, traffic, done } = await startDownload(client, torrentFile, options)
-  await done
-  return { torrent, traffic }
 }
 
 /**
@@ -118,7 +106,7 @@ export async function downloadTorrent(client: WebTorrent, torrentFile: Buffer, o
  * again for 30 minutes. On failure the torrent is removed from the client; the partial file stays for a
  * later resume.
  */
-export async function startDownload(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<ActiveDownload> {
+export async function startDownload(client: WebTorrent, torrentFile: Buffer, options: DownloadOptions): Promise<Download> {
   const parsed = await parseTorrent(torrentFile)
   const webseeds = parsed.urlList ?? []
   if (options.webseedFallbackMs !== undefined) parsed.urlList = []

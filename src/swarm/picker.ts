@@ -1,9 +1,9 @@
 import RarityMap from 'webtorrent/lib/rarity-map.js'
 
 /**
- * Two changes to webtorrent's rarest-first picker (RarityMap.getRarestPiece), applied once to the class
- * when the swarm module loads. Both keep "rarest first"; they change which piece wins and how much work
- * finding it costs.
+ * Three changes to webtorrent's rarest-first picker (RarityMap.getRarestPiece), applied once to the class
+ * when the swarm module loads. The first two keep "rarest first" and change which piece wins and how much
+ * work finding it costs; the third looks near the front of the file before anywhere else.
  *
  * 1. Between equally rare pieces, finish a started one first. webtorrent breaks ties between equally rare pieces at random, also for a
  *    wire whose pipeline has room for only a block or two: each request then starts another piece, so a

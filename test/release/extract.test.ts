@@ -439,7 +439,7 @@ describe('extractRelease following a tarball that is still being written', () =>
     assert.deepEqual(await readdir(c.parent), [])
   })
 
-  test('a bad release found while the download goes on is still told from a corrupt download once it is whole', async () => {
+  test('with a growing tarball too, a bad release is told from a corrupt download once the file is whole', async () => {
     const c = await newCase()
     const bad = gzipSync(Buffer.from('just some text, no tar headers in sight\n'.repeat(100)))
     let written = false

@@ -7,7 +7,7 @@ import { after, test } from 'node:test'
 import type { Torrent, Wire } from 'webtorrent'
 import { makeTorrent } from '../../src/release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
-import { downloadTorrent, seedTorrent } from '../../src/swarm/download.ts'
+import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
 
 const CONTENT = randomBytes(16 * 256 * 1024 - 1000)
 
@@ -41,7 +41,7 @@ test('a super-seeding origin handed its own address does not connect to itself, 
   cleanups.push(() => destroySwarmClient(host))
   await whenListening(host, 0)
   host.once('add', (torrent: Torrent) => torrent.once('ready', () => torrent.addPeer(`127.0.0.1:${origin.torrentPort}`)))
-  await downloadTorrent(host, made.torrent, { dir: join(tmp, 'host'), stallTimeoutMs: 10_000 })
+  await (await startDownload(host, made.torrent, { dir: join(tmp, 'host'), stallTimeoutMs: 10_000 })).done
   assert.ok((await readFile(join(tmp, 'host', 'app-v1.tar.gz'))).equals(CONTENT), 'the host got the release from the origin')
 
   assert.deepEqual(wires, [host.peerId], 'the origin talks to the host only, never to itself')

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test'
 import type WebTorrent from 'webtorrent'
 import { makeTorrent, type ReleaseTorrent } from '../../src/release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
-import { downloadTorrent, seedTorrent } from '../../src/swarm/download.ts'
+import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
 import { requestPipelineLength } from '../../src/swarm/request-pipeline.ts'
 import { waitFor } from '../helpers/processes.ts'
 
@@ -47,7 +47,7 @@ async function download(seconds: number): Promise<number> {
     for (const wire of client.torrents[0]?.wires ?? []) most = Math.max(most, (wire as unknown as { requests: unknown[] }).requests.length)
   }, 2)
   try {
-    const done = downloadTorrent(client, release.torrent, { dir, stallTimeoutMs: 20_000 })
+    const done = startDownload(client, release.torrent, { dir, stallTimeoutMs: 20_000 }).then((d) => d.done)
     const torrent = await waitFor('the torrent to be added', () => client.torrents[0], 5000)
     torrent.addPeer(`127.0.0.1:${seeder.torrentPort}`)
     await done
