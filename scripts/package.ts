@@ -73,6 +73,8 @@ function put(path: string, content: string | Buffer, mode = 0o644): void {
 // discovery, UPnP/NAT-PMP (with its XML parsers), WebRTC and WebSocket trackers and peers, SOCKS proxies,
 // and node-fetch (cross-fetch-ponyfill uses Node's own fetch when there is one, as on Node 24). Each stub
 // throws if it is ever constructed, so a setting that would need one fails loudly instead of silently.
+// cross-fetch-ponyfill itself becomes src/swarm/http-fetch.ts, fetch's GET on node:http: a deploy's
+// first request through Node's fetch costs about 80 ms of CPU (its undici and WebAssembly HTTP parser).
 const absent = (what: string) => `class Absent { constructor() { throw new Error('${what} is not in the rookery bundle (turned off in src/swarm/client.ts)') } }`
 const stubs: Record<string, string> = {
   'utp-native': 'module.exports = {}',
@@ -84,8 +86,14 @@ const stubs: Record<string, string> = {
   '@thaunknown/simple-websocket': `export default ${absent('the WebSocket tracker client')}`,
   ws: `export const WebSocketServer = ${absent('the WebSocket tracker')}; export default WebSocketServer`,
   socks: `const Absent = ${absent('SOCKS proxying')}; export default { createConnection() { new Absent() }, createUDPFrame() { new Absent() } }`,
-  'cross-fetch-ponyfill': 'export const fetch = globalThis.fetch; export default fetch',
 }
+const replaced: Record<string, string> = {
+  'cross-fetch-ponyfill': join(repo, 'src/swarm/http-fetch.ts'),
+}
+// An ESM import of node:http or node:https reads every export, and http.WebSocket is a getter that loads
+// Node's internal undici (about 25 ms of CPU and 10 MB of RSS). webtorrent and bittorrent-tracker import
+// node:http that way; taken as a CommonJS module instead (process.getBuiltinModule), it loads only itself.
+const builtinsAsCommonJs = /^(node:)?https?$/
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 // Code splitting: rookery.mjs holds main.ts and commander; each verb's modules and the libraries only a
 // download needs (webtorrent, tar, undici...) are chunks in chunks/, loaded by the dynamic imports of
@@ -116,6 +124,11 @@ const bundle = await esbuild.build({
       setup(build) {
         build.onResolve({ filter: new RegExp(`^(${Object.keys(stubs).map(escapeRegExp).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'stub' }))
         build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({ contents: stubs[args.path], loader: 'js' }))
+        build.onResolve({ filter: new RegExp(`^(${Object.keys(replaced).map(escapeRegExp).join('|')})$`) }, (args) => ({ path: replaced[args.path]! }))
+        build.onResolve({ filter: builtinsAsCommonJs }, (args) =>
+          args.kind === 'import-statement' ? { path: args.path.replace(/^node:/, ''), namespace: 'builtin-cjs' } : undefined,
+        )
+        build.onLoad({ filter: /.*/, namespace: 'builtin-cjs' }, (args) => ({ contents: `module.exports = process.getBuiltinModule('node:${args.path}')`, loader: 'js' }))
         // Only name and version of package.json go into the bundle (main.ts prints the version).
         build.onLoad({ filter: /[\\/]package\.json$/ }, (args) =>
           relative(repo, args.path) === 'package.json' ? { contents: JSON.stringify({ name: 'rookery', version }), loader: 'json' } : undefined,

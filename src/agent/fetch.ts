@@ -1,4 +1,4 @@
-import { send } from './http.ts'
+import { send } from '../http-request.ts'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { manifestSchema, type Manifest } from '../manifest/manifest.ts'
 
@@ -11,7 +11,7 @@ export interface FetchOptions {
 }
 
 /**
- * GETs a URL (node:http, see http.ts), with a time limit on the whole exchange and a cap on the body.
+ * GETs a URL (node:http, see src/http-request.ts), with a time limit on the whole exchange and a cap on the body.
  * Network failures and 5xx are UnavailableError (retry later); other statuses are returned to the caller.
  */
 export async function httpGet(

@@ -1,5 +1,5 @@
 import { finished } from 'node:stream/promises'
-import { send } from './http.ts'
+import { send } from '../http-request.ts'
 import type { Logger } from '../log.ts'
 import type { ReportInput } from '../status/report.ts'
 

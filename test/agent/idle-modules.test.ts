@@ -75,4 +75,7 @@ test('an agent with nothing to download loads none of the download-only modules 
   const packages = new Set(loaded.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => p !== undefined))
   assert.ok(packages.has('pino') && packages.has('zod'), `the recorder saw no modules: ${[...packages].join(', ')}`)
   assert.deepEqual([...DEPLOY_ONLY, ...NEVER].filter((p) => packages.has(p)), [], `idle agent loaded: ${[...packages].sort().join(', ')}`)
+  // Nor Node's own copy of undici, behind fetch and the ESM face of node:http (src/http-request.ts).
+  assert.ok(loaded.includes('NativeModule http'), 'the recorder saw none of Node\'s internal modules')
+  assert.ok(!loaded.includes('NativeModule internal/deps/undici/undici'), 'the idle agent loaded Node\'s internal undici')
 })

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, before, test } from 'node:test'
+import { stagePackage, type RookeryLauncher } from '../../scripts/staged-package.ts'
+import { deployDir, publishRelease, startServerProcess, writeAgentConfig } from '../helpers/fleet.ts'
+import { waitFor, type Daemon } from '../helpers/processes.ts'
+import { makeReleaseTree, treeDigest } from '../helpers/trees.ts'
+
+// The agent as the .deb/.rpm run it (the esbuild bundle on the packaged runtime) deploys through the
+// bundle's own HTTP for the download (src/swarm/http-fetch.ts in place of fetch, node:http taken as
+// CommonJS): tracker announces and web seed ranges work, and Node's internal undici is never loaded.
+// The server and `publish` run from source; only the agent is the bundle.
+
+const TOKEN = 'bundle-deploy-token-0123456789'
+const RECORDER = fileURLToPath(new URL('../agent/fixtures/record-modules.mjs', import.meta.url))
+const UNDICI = 'NativeModule internal/deps/undici/undici'
+
+let root: string
+let launcher: RookeryLauncher
+let server: Daemon
+let serverUrl: string
+let source: string
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rookery-bundle-deploy-'))
+  launcher = await stagePackage(root)
+  // The origin seeder capped low: with the web seed at once, most bytes come over HTTP.
+  ;({ server, url: serverUrl } = await startServerProcess(root, TOKEN, ['origin_upload_limit: 2MiB']))
+  source = join(root, 'build')
+  await makeReleaseTree(source, 3 * 1024 * 1024, '#!/bin/sh\n')
+  await publishRelease(serverUrl, TOKEN, source, 'v1')
+})
+
+after(async () => {
+  await server?.stop()
+  await rm(root, { recursive: true, force: true })
+})
+
+/** Runs the bundled agent until it switched `current` to v1; returns its JSON log and the modules it loaded. */
+async function deployWithBundle(name: string, extra: string[]): Promise<{ log: Array<Record<string, unknown>>; modules: string[] }> {
+  const config = await writeAgentConfig(root, name, serverUrl, extra)
+  const modulesFile = join(root, `${name}-modules.txt`)
+  const logFile = join(root, `${name}.log`)
+  const [node, ...rest] = launcher.command
+  const agent = spawn(node!, ['--import', RECORDER, ...rest, 'agent', '--config', config], {
+    env: { ...process.env, ...launcher.env.agent, RECORD_MODULES_TO: modulesFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const out = createWriteStream(logFile)
+  agent.stdout.pipe(out)
+  agent.stderr.pipe(out)
+  const exited = new Promise<number | null>((resolve) => agent.on('exit', resolve))
+  const readLog = async () => (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  try {
+    await waitFor(`the bundled agent ${name} to switch to v1`, async () => {
+      if (agent.exitCode !== null) throw new Error(`the bundled agent exited (${agent.exitCode}):\n${await readFile(logFile, 'utf8')}`)
+      return (await readLog()).some((l) => l.msg === 'current switched')
+    }, 60_000)
+  } finally {
+    agent.kill('SIGTERM')
+  }
+  assert.equal(await exited, 0, `the bundled agent did not stop cleanly:\n${await readFile(logFile, 'utf8')}`)
+  assert.equal(await readlink(join(deployDir(root, name), 'current')), join(deployDir(root, name), 'releases', 'v1'))
+  assert.deepEqual(await treeDigest(join(deployDir(root, name), 'current')), await treeDigest(source))
+  return { log: await readLog(), modules: (await readFile(modulesFile, 'utf8')).split('\n') }
+}
+
+test('the bundled agent finds the origin through an HTTP announce, downloads from it, and never loads undici', async () => {
+  // No web seed for a minute: every byte must come from the peer the announce returned.
+  const { log, modules } = await deployWithBundle('swarm', ['webseed_fallback: 60s'])
+  const complete = log.find((l) => l.msg === 'download complete')!
+  assert.ok(Number(complete.from_peers) > 0 && complete.from_webseed === 0, `expected bytes from the announced origin only: ${JSON.stringify(complete)}`)
+  assert.ok(modules.includes('NativeModule http'), 'the recorder saw none of Node\'s internal modules')
+  assert.ok(!modules.includes(UNDICI), 'the download loaded Node\'s internal undici')
+})
+
+test('the bundled agent downloads web seed ranges through the same HTTP, still without undici', async () => {
+  const { log, modules } = await deployWithBundle('webseed', ['webseed_fallback: 0s'])
+  const complete = log.find((l) => l.msg === 'download complete')!
+  assert.ok(Number(complete.from_webseed) > 0, `expected bytes from the web seed: ${JSON.stringify(complete)}`)
+  assert.ok(!modules.includes(UNDICI), 'the download loaded Node\'s internal undici')
+})
