@@ -5,6 +5,7 @@ import { patchRarestPicker } from './picker.ts'
 import { refuseSelfConnections } from './refuse-self.ts'
 import { patchWireIo } from './wire-io.ts'
 import { setRequestPipeline, shortenRequestPipelines } from './request-pipeline.ts'
+import { catchTrackerBodyErrors } from './tracker-errors.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
 
 patchRarestPicker()
@@ -13,6 +14,7 @@ coalesceTorrentUpdates()
 patchWireIo()
 pipePeersDirectly()
 shortenRequestPipelines()
+catchTrackerBodyErrors()
 
 /**
  * A webtorrent client set up for a datacenter swarm instead of the internet: peers come only from our

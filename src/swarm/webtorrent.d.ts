@@ -118,3 +118,18 @@ declare module 'webtorrent/lib/peer.js' {
     setThrottlePipes(): void
   }
 }
+
+// The tracker client's surface patched by src/swarm/tracker-errors.ts (merged with the server's
+// declaration of the same module in src/server/vendor-modules.d.ts).
+declare module 'bittorrent-tracker' {
+  import type { EventEmitter } from 'node:events'
+  export class Client extends EventEmitter {
+    constructor(opts: { infoHash: string; peerId: string; announce: string[]; port: number })
+    start(opts?: unknown): void
+    update(opts?: unknown): void
+    destroy(cb?: () => void): void
+    _trackers: Array<{ announceUrl?: string }>
+    _announce(opts: unknown): void
+    scrape(opts?: unknown): void
+  }
+}
