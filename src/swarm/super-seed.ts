@@ -36,6 +36,8 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   const lengthOf = (index: number) => (index === torrent.pieces.length - 1 ? torrent.lastPieceLength : torrent.pieceLength)
 
   torrent.on('wire', (wire: SeedWire) => {
+    // The torrent's own web seed (its url-list) is a wire too, holding every piece: not a peer to feed.
+    if (wire.type === 'webSeed') return
     /** Offered piece -> when it was offered, and the bytes of it the peer asked for, by block offset. */
     const offers = new Map<number, { at: number; asked: Map<number, number> }>()
     /** Offers withdrawn unasked: not offered to this peer again (it was told about them once). */
