@@ -5,8 +5,9 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
  * drops the body). `signal` aborts the whole exchange, the body included: reading it then fails.
  *
  * Memory, because the agent idles most of its life: undici costs 10-20 MB of RSS once loaded, so the
- * agent uses node:http (and so does the download's HTTP, src/swarm/http-fetch.ts, for CPU); and node:http is taken with process.getBuiltinModule, not `import`, because an
- * ESM import of node:http reads every export, which loads Node's internal copy of undici (behind the lazy
+ * agent uses node:http (and so does the download's HTTP in the package, src/swarm/http-fetch.ts, for
+ * CPU); and node:http is taken with process.getBuiltinModule, not `import`, because an ESM import of
+ * node:http reads every export, which loads Node's internal copy of undici (behind the lazy
  * `http.WebSocket` getter): 14.5 MB against 2 MB (Node 24). node:https (TLS, 6 MB) only for https URLs.
  */
 export function send(
