@@ -42,16 +42,21 @@ export function runRookery(args: string[], env: Record<string, string> = {}, tim
   })
 }
 
-/** A long-running `rookery` daemon whose output goes to a log file the test can read. */
+/**
+ * A long-running `rookery` daemon whose output goes to a log file the test can read. `command` runs
+ * rookery: the sources on this Node by default, or e.g. the staged package's launcher
+ * (scripts/staged-package.ts).
+ */
 export class Daemon {
   readonly child: ChildProcess
   readonly logFile: string
   readonly #exited: Promise<number | null>
 
-  constructor(args: string[], logFile: string, env: Record<string, string> = {}) {
+  constructor(args: string[], logFile: string, env: Record<string, string> = {}, command: string[] = [process.execPath, MAIN]) {
     this.logFile = logFile
     const out = createWriteStream(logFile)
-    this.child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const [node, ...rest] = command
+    this.child = spawn(node!, [...rest, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     this.child.stdout!.pipe(out)
     this.child.stderr!.pipe(out)
     this.#exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)))

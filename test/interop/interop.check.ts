@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
+import { stagePackage } from '../../scripts/staged-package.ts'
 import { readTorrent } from '../../src/release/torrent.ts'
 import { deployDir, publishRelease, startServerProcess, writeAgentConfig } from '../helpers/fleet.ts'
 import { Daemon, freePort, waitFor } from '../helpers/processes.ts'
@@ -153,7 +154,7 @@ test('aria2c downloads a rookery torrent through the rookery tracker; libtorrent
   console.log(`# aria2c: ${release.size} bytes via the rookery tracker and origin seeder; infohash ${release.infohash} (piece length ${info.pieceLength}, private ${info.private}) matches libtorrent`)
 })
 
-test('a rookery agent deploys with opentracker as the tracker (server announce_url)', async () => {
+test('a rookery agent, as packaged, deploys with opentracker as the tracker (server announce_url)', async () => {
   const dir = join(root, 'opentracker')
   const otDir = join(dir, 'ot')
   await mkdir(otDir, { recursive: true })
@@ -190,8 +191,11 @@ test('a rookery agent deploys with opentracker as the tracker (server announce_u
   await waitFor('opentracker to accept the whitelisted infohash', async () => !(await announce(release.infohash)).includes('failure'), 10_000)
   assert.ok(ot.exitCode === null, `opentracker is running: ${otOutput}`)
 
+  // The agent as the .deb/.rpm run it: its bundle announces over its own node:http fetch
+  // (src/swarm/http-fetch.ts), so this is where that meets a tracker rookery did not write.
+  const launcher = await stagePackage(dir)
   const config = await writeAgentConfig(dir, 'host1', url, ['webseed_fallback: 10m', 'stall_timeout: 5m'])
-  const agent = new Daemon(['agent', '--config', config], join(dir, 'host1.log'))
+  const agent = new Daemon(['agent', '--config', config], join(dir, 'host1.log'), launcher.env.agent, launcher.command)
   stops.push(() => agent.stop())
   const current = join(deployDir(dir, 'host1'), 'current')
   await waitFor('the agent to activate v1 through opentracker', () => readlink(current).then((t) => t.endsWith('v1'), () => false), 120_000, 250).catch(async (err: Error) => {

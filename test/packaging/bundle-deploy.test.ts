@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
 import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
 import { stagePackage, type RookeryLauncher } from '../../scripts/staged-package.ts'
 import { deployDir, publishRelease, startServerProcess, writeAgentConfig } from '../helpers/fleet.ts'
-import { waitFor, type Daemon } from '../helpers/processes.ts'
+import { Daemon, waitFor } from '../helpers/processes.ts'
 import { makeReleaseTree, treeDigest } from '../helpers/trees.ts'
 
 // The agent as the .deb/.rpm run it (the esbuild bundle on the packaged runtime) deploys through the
@@ -45,29 +43,19 @@ after(async () => {
 async function deployWithBundle(name: string, extra: string[]): Promise<{ log: Array<Record<string, unknown>>; modules: string[] }> {
   const config = await writeAgentConfig(root, name, serverUrl, extra)
   const modulesFile = join(root, `${name}-modules.txt`)
-  const logFile = join(root, `${name}.log`)
   const [node, ...rest] = launcher.command
-  const agent = spawn(node!, ['--import', RECORDER, ...rest, 'agent', '--config', config], {
-    env: { ...process.env, ...launcher.env.agent, RECORD_MODULES_TO: modulesFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const agent = new Daemon(['agent', '--config', config], join(root, `${name}.log`), { ...launcher.env.agent, RECORD_MODULES_TO: modulesFile }, [node!, '--import', RECORDER, ...rest])
+  await waitFor(`the bundled agent ${name} to switch to v1`, async () => {
+    if (agent.child.exitCode !== null) throw new Error(`the bundled agent exited (${agent.child.exitCode}):\n${await readFile(agent.logFile, 'utf8')}`)
+    return (await agent.logLines()).some((l) => l.msg === 'current switched')
+  }, 60_000).catch(async (err: unknown) => {
+    await agent.stop()
+    throw err
   })
-  const out = createWriteStream(logFile)
-  agent.stdout.pipe(out)
-  agent.stderr.pipe(out)
-  const exited = new Promise<number | null>((resolve) => agent.on('exit', resolve))
-  const readLog = async () => (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
-  try {
-    await waitFor(`the bundled agent ${name} to switch to v1`, async () => {
-      if (agent.exitCode !== null) throw new Error(`the bundled agent exited (${agent.exitCode}):\n${await readFile(logFile, 'utf8')}`)
-      return (await readLog()).some((l) => l.msg === 'current switched')
-    }, 60_000)
-  } finally {
-    agent.kill('SIGTERM')
-  }
-  assert.equal(await exited, 0, `the bundled agent did not stop cleanly:\n${await readFile(logFile, 'utf8')}`)
+  assert.equal(await agent.stop(), 0, `the bundled agent did not stop cleanly:\n${await readFile(agent.logFile, 'utf8')}`)
   assert.equal(await readlink(join(deployDir(root, name), 'current')), join(deployDir(root, name), 'releases', 'v1'))
   assert.deepEqual(await treeDigest(join(deployDir(root, name), 'current')), await treeDigest(source))
-  return { log: await readLog(), modules: (await readFile(modulesFile, 'utf8')).split('\n') }
+  return { log: await agent.logLines(), modules: (await readFile(modulesFile, 'utf8')).split('\n') }
 }
 
 test('the bundled agent finds the origin through an HTTP announce, downloads from it, and never loads undici', async () => {
