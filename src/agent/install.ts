@@ -58,14 +58,14 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
     ...(ctx.config.webseed_fallback > 0 ? { webseedFallbackMs: ctx.config.webseed_fallback } : {}),
     ...(ctx.config.announce ? { announce: ctx.config.announce } : {}),
   })
-  let downloadMs = 0
-  let traffic = download.traffic()
+  // The download's duration and traffic, read once when its last piece is verified.
   const downloaded = download.done.then(() => {
-    downloadMs = Date.now() - started
-    traffic = download.traffic()
+    const downloadMs = Date.now() - started
+    const traffic = download.traffic()
     log.info({ download_ms: downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download complete')
     ctx.metrics.downloaded(app.name, 'peer', traffic.fromPeers)
     ctx.metrics.downloaded(app.name, 'webseed', traffic.fromWebseed)
+    return { downloadMs, traffic }
   })
   // The extraction follows the download as the tarball arrives front to back (src/swarm/picker.ts), so
   // little of it is left when the last piece is in. The SHA-256 of the whole tarball is checked in the
@@ -77,6 +77,7 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
   const [got, unpacked] = await Promise.allSettled([downloaded, extraction])
   // A failed download fails the extraction too (it waits for bytes that never come): its error is the news.
   if (got.status === 'rejected') throw got.reason
+  const { downloadMs, traffic } = got.value
   if (unpacked.status === 'rejected') {
     // Out of the client, so a retry can add the same torrent again (the verified file stays to resume)...
     await stopTorrent(swarm.client, download.torrent)

@@ -1,3 +1,4 @@
+import { arrayBuffer } from 'node:stream/consumers'
 import { send } from '../http-request.ts'
 
 /**
@@ -62,13 +63,7 @@ export async function fetchSubset(url: string | URL, init: FetchSubsetInit = {})
       },
       body: {},
       arrayBuffer() {
-        body ??= (async () => {
-          const chunks: Buffer[] = []
-          for await (const chunk of res) chunks.push(chunk as Buffer)
-          const all = Buffer.concat(chunks)
-          return all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer
-        })()
-        return body
+        return (body ??= arrayBuffer(res))
       },
     }
   }

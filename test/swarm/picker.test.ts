@@ -67,5 +67,4 @@ describe('inOrderPiece', () => {
     const pieces = [null, null, allAsked(), allAsked(), allAsked(), untouched(), untouched(), untouched()]
     assert.equal(inOrderPiece(pieces, [1, 1, 1, 1, 1, 2, 1, 2], (i) => i >= 2, 2, 3), 6)
   })
-
 })
