@@ -5,6 +5,9 @@ import { ExitCode, RookeryError, describeError } from './errors.ts'
 
 type Register = (program: Command) => void
 
+/** Same as SWARM_WORKER_VERB in src/agent/swarm.ts (not imported: main.ts loads no verb's modules up front). */
+const SWARM_WORKER_VERB = '__swarm-worker'
+
 /**
  * Each verb's module, imported only when that verb runs (or all of them for help and unknown verbs): the
  * long-running agent should not hold the server's modules (tracker, webtorrent, send) in memory, nor the
@@ -34,7 +37,12 @@ async function main(argv: string[]): Promise<number> {
     .version(pkg.version, '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-  if (argv[2] === 'agent') keepYoungGenerationSmall()
+  if (argv[2] === 'agent' || argv[2] === SWARM_WORKER_VERB) keepYoungGenerationSmall()
+  if (argv[2] === SWARM_WORKER_VERB) {
+    // The agent's swarm process (src/agent/swarm.ts forks it); not a verb for people.
+    await (await import('./agent/swarm-worker.ts')).runSwarmWorker()
+    return ExitCode.ok
+  }
   const verb = argv[2] === undefined ? undefined : (VERB_MODULES[argv[2]] ?? argv[2])
   const load = verb !== undefined && Object.hasOwn(VERBS, verb) ? [VERBS[verb]!] : Object.values(VERBS)
   for (const register of await Promise.all(load.map((l) => l()))) register(program)

@@ -52,8 +52,9 @@ export class Agent {
   readonly #log: Logger
   readonly #state: StateFile
   readonly #poller: ManifestPoller
-  /** The swarm client, open from a download until the end of its seed window. */
-  #swarm: Swarm | undefined
+  /** The swarm process, from a download until the end of its seed windows: starting, then open. */
+  #swarm: Promise<Swarm> | undefined
+  #openedSwarm: Swarm | undefined
   #swarmClosing: Promise<void> | undefined
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
@@ -170,8 +171,9 @@ export class Agent {
     this.#metricsServer?.close()
     await this.#task?.destroy()
     await this.#running?.catch(() => undefined)
-    const swarm = this.#swarm
+    const swarm = await this.#swarm?.catch(() => undefined)
     this.#swarm = undefined
+    this.#openedSwarm = undefined
     await swarm?.close()
     await this.#swarmClosing
     await this.#unlock?.()
@@ -243,8 +245,11 @@ export class Agent {
     try {
       this.#checkSignature(app.name, action.release)
       if (action.kind === 'install') {
-        const [{ installRelease }, swarm] = await Promise.all([import('./install.ts'), this.#openSwarm()])
-        await installRelease(ctx, swarm, app, action.release)
+        const opening = this.#openSwarm()
+        // Observed here too: a failed start must not go unhandled while install.ts loads.
+        opening.catch(() => undefined)
+        const { installRelease } = await import('./install.ts')
+        await installRelease(ctx, opening, app, action.release)
       } else {
         await activateRelease(ctx, app, action.release.tag)
       }
@@ -278,31 +283,44 @@ export class Agent {
     }
   }
 
-  /** The open swarm client, or a new one (after the previous one finished closing: same port). */
+  /** The open swarm process, or a new one (after the previous one finished closing: same port). */
   async #openSwarm(): Promise<Swarm> {
     await this.#swarmClosing
-    if (!this.#swarm) {
-      const { openSwarm } = await import('./swarm.ts')
-      this.#swarm = await openSwarm({
+    this.#swarm ??= import('./swarm.ts').then(({ openSwarm }) =>
+      openSwarm({
         torrentPort: this.#config.torrent_port,
         requestPipelineSeconds: this.#config.request_pipeline / 1000,
         log: this.#log,
-        onUploaded: (app, bytes) => this.#metrics.uploaded(app, bytes),
-        onIdle: () => this.#closeSwarmIfIdle(),
-      })
+        onSeedOver: (app, _tag, bytes) => {
+          this.#metrics.uploaded(app, bytes)
+          this.#closeSwarmIfIdle()
+        },
+        onExit: () => {
+          this.#swarm = undefined
+          this.#openedSwarm = undefined
+        },
+      }),
+    )
+    const opening = this.#swarm
+    try {
+      this.#openedSwarm = await opening
+    } catch (err) {
+      if (this.#swarm === opening) this.#swarm = undefined
+      throw err
     }
-    return this.#swarm
+    return this.#openedSwarm
   }
 
   /**
-   * Closes the swarm client when nothing uses it: no pass running (it may be about to download) and no
+   * Closes the swarm process when nothing uses it: no pass running (it may be about to download) and no
    * torrent in its seed window. Called when a pass ends and when a seed window ends.
    */
   #closeSwarmIfIdle(): void {
-    const swarm = this.#swarm
-    if (!swarm || this.#running || swarm.linger.dirs.length > 0 || this.#stopping.signal.aborted) return
+    const swarm = this.#openedSwarm
+    if (!swarm || this.#running || swarm.dirs.length > 0 || this.#stopping.signal.aborted) return
     this.#swarm = undefined
-    this.#swarmClosing = swarm.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'closing the swarm client failed'))
+    this.#openedSwarm = undefined
+    this.#swarmClosing = swarm.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'closing the swarm process failed'))
   }
 
   /** Refuses a release not signed by a trusted key; without trusted keys, warns once per release. */
@@ -319,7 +337,7 @@ export class Agent {
   async #cleanDownloads(manifest: Manifest): Promise<void> {
     const root = join(this.#config.state_dir, 'downloads')
     const keep = new Set([
-      ...(this.#swarm?.linger.dirs ?? []),
+      ...(this.#openedSwarm?.dirs ?? []),
       ...this.#config.apps.map((a) => join(root, desiredRelease(manifest, a.name, this.#identity)?.infohash ?? '-')),
     ])
     let entries: string[]

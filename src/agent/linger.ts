@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises'
 import type WebTorrent from 'webtorrent'
 import type { Torrent } from 'webtorrent'
-import type { Logger } from '../log.ts'
 import { stopTorrent } from '../swarm/download.ts'
 import type { TrafficStats } from '../swarm/download.ts'
 
@@ -11,40 +10,25 @@ import type { TrafficStats } from '../swarm/download.ts'
  */
 export class Linger {
   readonly #client: WebTorrent
-  readonly #log: Logger
   readonly #held = new Map<string, { timer: NodeJS.Timeout; stop: () => Promise<void> }>()
+  readonly #onOver: (dir: string, uploaded: number) => void
 
-  readonly #onUploaded: (app: string, bytes: number) => void
-  readonly #onIdle: () => void
-
-  /** `onIdle` is called when a seed window ends and no other torrent is held (the client may close). */
-  constructor(client: WebTorrent, log: Logger, onUploaded: (app: string, bytes: number) => void = () => {}, onIdle: () => void = () => {}) {
+  /** `onOver` is called when a torrent stopped seeding (window over or stopAll) and its directory is gone. */
+  constructor(client: WebTorrent, onOver: (dir: string, uploaded: number) => void) {
     this.#client = client
-    this.#log = log
-    this.#onUploaded = onUploaded
-    this.#onIdle = onIdle
+    this.#onOver = onOver
   }
 
-  /** Directories (downloads/<infohash>) still in use by a seeding torrent. */
-  get dirs(): string[] {
-    return [...this.#held.keys()]
-  }
-
-  hold(torrent: Torrent, dir: string, windowMs: number, traffic: () => TrafficStats, fields: Record<string, unknown>): void {
+  hold(torrent: Torrent, dir: string, windowMs: number, traffic: () => TrafficStats): void {
     const stop = async () => {
       clearTimeout(timer)
       this.#held.delete(dir)
       const stats = traffic()
       await stopTorrent(this.#client, torrent)
       await rm(dir, { recursive: true, force: true })
-      this.#log.info({ ...fields, uploaded: stats.uploaded }, 'seed window over')
-      this.#onUploaded(String(fields.app), stats.uploaded)
+      this.#onOver(dir, stats.uploaded)
     }
-    const timer = setTimeout(() => {
-      void stop().then(() => {
-        if (this.#held.size === 0) this.#onIdle()
-      })
-    }, windowMs)
+    const timer = setTimeout(() => void stop(), windowMs)
     this.#held.set(dir, { timer, stop })
   }
 

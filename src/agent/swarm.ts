@@ -1,18 +1,32 @@
-import type WebTorrent from 'webtorrent'
+import { fork, type ChildProcess } from 'node:child_process'
+import { RookeryError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
-import { Linger } from './linger.ts'
+import type { TrafficStats } from '../swarm/download.ts'
+import { receivedError, type FromWorker, type InstallRequest, type ToWorker } from './swarm-protocol.ts'
 
 /**
- * The webtorrent client of a deploy and of the seed window after it. The agent imports this module (and
- * with it webtorrent, about 40 MB of RSS with a listening client) only when a release must be downloaded,
- * and closes the client once no torrent is seeding any more: an idle agent has no swarm at all.
+ * The agent's swarm: a child process (src/agent/swarm-worker.ts) holding the webtorrent client, which
+ * downloads, extracts and seeds releases. It exists from a deploy to the end of the seed windows after it,
+ * and the memory a deploy leaves behind (webtorrent and tar loaded, glibc's freed heap: about 70 MB after a
+ * 2 GiB release) goes with it. An idle agent has no swarm at all.
  */
 export interface Swarm {
-  client: WebTorrent
-  linger: Linger
-  /** Stops the seeding torrents and closes the client and its listening socket. */
+  /** Downloads, extracts into `releaseDir` (checked), and seeds for the seed window. */
+  install(request: InstallRequest, events: InstallEvents, signal: AbortSignal): Promise<{ files: number; bytes: number }>
+  /** Directories (downloads/<infohash>) still in use by a seeding torrent. */
+  readonly dirs: string[]
+  /** Stops the seeding torrents and waits for the swarm process to exit. */
   close(): Promise<void>
+}
+
+export interface InstallEvents {
+  /** The .torrent matched the manifest; the download starts. */
+  onStarted: () => void
+  onProgress: (done: number, total: number) => void
+  onCorruptPiece: (piece: number, total: number) => void
+  onPeerDropped: (peer: string, strikes: number) => void
+  /** Every piece is verified (the extraction may still be finishing). */
+  onDownloaded: (traffic: TrafficStats) => void
 }
 
 export interface SwarmOptions {
@@ -20,29 +34,111 @@ export interface SwarmOptions {
   /** Seconds of each peer's rate to keep requested. */
   requestPipelineSeconds: number
   log: Logger
-  onUploaded: (app: string, bytes: number) => void
-  /** The last seeding torrent stopped. */
-  onIdle: () => void
+  /** A seed window ended: the tarball is deleted, `bytes` went to peers. */
+  onSeedOver: (app: string, tag: string, bytes: number) => void
+  /** The swarm process exited (closed, or died: its installs failed). */
+  onExit: () => void
 }
 
+/** The hidden verb src/main.ts runs the swarm process with. */
+export const SWARM_WORKER_VERB = '__swarm-worker'
+
 export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
-  const client = createSwarmClient({ torrentPort: options.torrentPort, requestPipelineSeconds: options.requestPipelineSeconds })
-  try {
-    await whenListening(client, options.torrentPort)
-  } catch (err) {
-    await destroySwarmClient(client)
-    throw err
+  // The same entry point and runtime flags as the agent: the sources or the package's bundle alike.
+  const child = fork(process.argv[1]!, [SWARM_WORKER_VERB], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
+  const log = options.log
+  const pending = new Map<number, { events: InstallEvents; resolve: (r: { files: number; bytes: number }) => void; reject: (e: Error) => void; request: InstallRequest }>()
+  const held = new Set<string>()
+  let nextId = 1
+  let closing = false
+  const exited = new Promise<string>((resolve) => {
+    child.once('close', (code, signal) => resolve(signal ? `signal ${signal}` : `code ${code}`))
+  })
+  const post = (message: ToWorker) => {
+    if (child.connected) child.send(message)
   }
-  client.on('error', (err: Error) => options.log.error({ err: err.message }, 'swarm error'))
-  options.log.info({ torrent_port: client.torrentPort }, 'swarm client listening')
-  const linger = new Linger(client, options.log, options.onUploaded, options.onIdle)
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const onMessage = (m: FromWorker) => {
+      if (m.type === 'listening') resolve(m.port)
+      if (m.type === 'open-failed') reject(receivedError(m.error))
+    }
+    child.on('message', onMessage)
+    child.once('error', (err) => reject(new RookeryError('ROOKERY_SWARM_START', `cannot start the swarm process: ${err.message}`)))
+    void exited.then((how) => reject(new UnavailableError('ROOKERY_SWARM_EXITED', `the swarm process exited with ${how} before listening`, { hint: 'see the error above in the agent log' })))
+    post({ type: 'open', torrentPort: options.torrentPort, requestPipelineSeconds: options.requestPipelineSeconds })
+  }).catch(async (err: unknown) => {
+    child.kill()
+    await exited
+    throw err
+  })
+  log.info({ torrent_port: port, pid: child.pid }, 'swarm client listening')
+
+  child.on('message', (m: FromWorker) => {
+    if (m.type === 'client-error') return log.error({ err: m.message }, 'swarm error')
+    if (m.type === 'seed-over') {
+      held.delete(m.dir)
+      log.info({ app: m.app, tag: m.tag, uploaded: m.uploaded }, 'seed window over')
+      return options.onSeedOver(m.app, m.tag, m.uploaded)
+    }
+    if (!('id' in m)) return
+    const install = pending.get(m.id)
+    if (!install) return
+    switch (m.type) {
+      case 'started':
+        return install.events.onStarted()
+      case 'progress':
+        return install.events.onProgress(m.done, m.total)
+      case 'corrupt-piece':
+        return install.events.onCorruptPiece(m.piece, m.total)
+      case 'peer-dropped':
+        return install.events.onPeerDropped(m.peer, m.strikes)
+      case 'downloaded':
+        return install.events.onDownloaded(m.traffic)
+      case 'extracted':
+        pending.delete(m.id)
+        held.add(install.request.dir)
+        return install.resolve({ files: m.files, bytes: m.bytes })
+      case 'failed':
+        pending.delete(m.id)
+        return install.reject(receivedError(m.error))
+    }
+  })
+
+  void exited.then((how) => {
+    held.clear()
+    if (!closing) log.error({ exit: how }, 'swarm process exited unexpectedly')
+    for (const install of pending.values()) {
+      install.reject(new UnavailableError('ROOKERY_SWARM_EXITED', `the swarm process exited with ${how} during the install of ${install.request.app} ${install.request.tag}`, { hint: 'see the error above in the agent log; the agent retries later' }))
+    }
+    pending.clear()
+    options.onExit()
+  })
+
   return {
-    client,
-    linger,
+    install(request, events, signal) {
+      const id = nextId++
+      return new Promise((resolve, reject) => {
+        const onAbort = () => post({ type: 'abort', id })
+        signal.addEventListener('abort', onAbort, { once: true })
+        const settle = <T>(then: (value: T) => void) => (value: T) => {
+          signal.removeEventListener('abort', onAbort)
+          then(value)
+        }
+        pending.set(id, { events, resolve: settle(resolve), reject: settle(reject), request })
+        if (!child.connected) return reject(new UnavailableError('ROOKERY_SWARM_EXITED', 'the swarm process is gone'))
+        post({ type: 'install', id, ...request })
+        if (signal.aborted) onAbort()
+      })
+    },
+    get dirs() {
+      return [...held]
+    },
     async close() {
-      await linger.stopAll()
-      await destroySwarmClient(client)
-      options.log.info('swarm client closed')
+      closing = true
+      post({ type: 'close' })
+      await exited
+      log.info('swarm client closed')
     },
   }
 }

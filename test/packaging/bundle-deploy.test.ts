@@ -39,8 +39,11 @@ after(async () => {
   await rm(root, { recursive: true, force: true })
 })
 
-/** Runs the bundled agent until it switched `current` to v1; returns its JSON log and the modules it loaded. */
-async function deployWithBundle(name: string, extra: string[]): Promise<{ log: Array<Record<string, unknown>>; modules: string[] }> {
+/**
+ * Runs the bundled agent until it switched `current` to v1; returns its JSON log and the modules loaded by
+ * its swarm process (which downloads) and by the agent itself.
+ */
+async function deployWithBundle(name: string, extra: string[]): Promise<{ log: Array<Record<string, unknown>>; modules: string[]; agentModules: string[] }> {
   const config = await writeAgentConfig(root, name, serverUrl, extra)
   const modulesFile = join(root, `${name}-modules.txt`)
   const [node, ...rest] = launcher.command
@@ -55,16 +58,18 @@ async function deployWithBundle(name: string, extra: string[]): Promise<{ log: A
   assert.equal(await agent.stop(), 0, `the bundled agent did not stop cleanly:\n${await readFile(agent.logFile, 'utf8')}`)
   assert.equal(await readlink(join(deployDir(root, name), 'current')), join(deployDir(root, name), 'releases', 'v1'))
   assert.deepEqual(await treeDigest(join(deployDir(root, name), 'current')), await treeDigest(source))
-  return { log: await agent.logLines(), modules: (await readFile(modulesFile, 'utf8')).split('\n') }
+  const read = async (file: string) => (await readFile(file, 'utf8')).split('\n')
+  return { log: await agent.logLines(), modules: await read(`${modulesFile}.swarm`), agentModules: await read(modulesFile) }
 }
 
 test('the bundled agent finds the origin through an HTTP announce, downloads from it, and never loads undici', async () => {
   // No web seed for a minute: every byte must come from the peer the announce returned.
-  const { log, modules } = await deployWithBundle('swarm', ['webseed_fallback: 60s'])
+  const { log, modules, agentModules } = await deployWithBundle('swarm', ['webseed_fallback: 60s'])
   const complete = log.find((l) => l.msg === 'download complete')!
   assert.ok(Number(complete.from_peers) > 0 && complete.from_webseed === 0, `expected bytes from the announced origin only: ${JSON.stringify(complete)}`)
   assert.ok(modules.includes('NativeModule http'), 'the recorder saw none of Node\'s internal modules')
   assert.ok(!modules.includes(UNDICI), 'the download loaded Node\'s internal undici')
+  assert.ok(agentModules.includes('NativeModule http') && !agentModules.includes(UNDICI), 'the agent process loaded Node\'s internal undici')
 })
 
 test('the bundled agent downloads web seed ranges through the same HTTP, still without undici', async () => {
