@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander'
+import type { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { ExitCode, RookeryError, describeError } from './errors.ts'
 
@@ -32,17 +32,19 @@ const VERB_MODULES: Record<string, string> = { promote: 'rollout', pin: 'rollout
 
 /** `rookery <verb>`: parses argv, runs the verb, and turns any error into one line and an exit code. */
 async function main(argv: string[]): Promise<number> {
-  const program = new Command('rookery')
-    .description('release distribution over BitTorrent inside the datacenter')
-    .version(pkg.version, '-V, --version')
-    .exitOverride()
-    .showHelpAfterError('(run with --help for usage)')
   if (argv[2] === 'agent' || argv[2] === SWARM_WORKER_VERB) keepYoungGenerationSmall()
   if (argv[2] === SWARM_WORKER_VERB) {
     // The agent's swarm process (src/agent/swarm.ts forks it); not a verb for people.
     await (await import('./agent/swarm-worker.ts')).runSwarmWorker()
     return ExitCode.ok
   }
+  // Imported here, not at the top: the swarm process has no command line to parse.
+  const { Command, CommanderError } = await import('commander')
+  const program = new Command('rookery')
+    .description('release distribution over BitTorrent inside the datacenter')
+    .version(pkg.version, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
   const verb = argv[2] === undefined ? undefined : (VERB_MODULES[argv[2]] ?? argv[2])
   const load = verb !== undefined && Object.hasOwn(VERBS, verb) ? [VERBS[verb]!] : Object.values(VERBS)
   for (const register of await Promise.all(load.map((l) => l()))) register(program)

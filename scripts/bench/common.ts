@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { freePort } from '../../test/helpers/processes.ts'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -155,6 +155,52 @@ export async function memory(pid: number): Promise<{ rss: number; hwm: number; a
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
   return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') }
+}
+
+/** Pids of a process and its descendants, from /proc/<pid>/task/<tid>/children. */
+async function processTree(pid: number): Promise<number[]> {
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[])
+  const children: number[] = []
+  for (const tid of tids) {
+    const list = await readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')
+    children.push(...list.split(' ').filter(Boolean).map(Number))
+  }
+  const below = await Promise.all(children.map((c) => processTree(c)))
+  return [pid, ...below.flat()]
+}
+
+/**
+ * Memory of a process and its descendants (the agent and its swarm process): summed RSS, which counts
+ * the node binary's pages once per process, and summed PSS (from smaps_rollup), which shares them out.
+ */
+export async function treeMemory(pid: number): Promise<{ rss: number; pss: number; anon: number; file: number; processes: number }> {
+  const total = { rss: 0, pss: 0, anon: 0, file: 0, processes: 0 }
+  for (const member of await processTree(pid)) {
+    try {
+      const m = await memory(member)
+      const rollup = await readFile(`/proc/${member}/smaps_rollup`, 'utf8')
+      total.pss += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0) * 1024
+      total.rss += m.rss
+      total.anon += m.anon
+      total.file += m.file
+      total.processes++
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return total
+}
+
+/** CPU seconds of a process, its live descendants and the children it has reaped. */
+export async function treeCpuSeconds(pid: number): Promise<number> {
+  let total = 0
+  for (const member of await processTree(pid)) {
+    const stat = await readFile(`/proc/${member}/stat`, 'utf8').catch(() => '')
+    if (!stat) continue
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLK_TCK
+  }
+  return total
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100

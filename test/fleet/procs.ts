@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 
 
@@ -69,12 +69,17 @@ export class NsProcess {
    */
   usage(): { cpuSeconds: number; peakRssMiB: number } | undefined {
     try {
-      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8')
-      // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const ticks = Number(fields[11]) + Number(fields[12])
-      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
-      const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+      // The process and its descendants (an agent's swarm process): CPU with what reaped children used,
+      // peak RSS summed over those alive (an upper bound: their peaks need not coincide).
+      let ticks = 0
+      let hwm = 0
+      for (const pid of processTree(this.child.pid!)) {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        // Fields after the parenthesised command name; utime, stime, cutime, cstime are fields 14-17 (1-based).
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+        hwm += Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+      }
       if (this.running) this.#lastUsage = { cpuSeconds: ticks / CLOCK_TICKS, peakRssMiB: hwm / 1024 }
     } catch {
       // exited: keep the last value
@@ -156,4 +161,21 @@ export function clientUsage(procs: NsProcess[], before: Array<{ cpuSeconds: numb
     cpu_seconds_max: Math.round(Math.max(0, ...cpu) * 10) / 10,
     peak_rss_mib_max: Math.round(Math.max(0, ...procs.map((p) => p.usage()?.peakRssMiB ?? 0))),
   }
+}
+
+/** A pid and its descendants' pids, from /proc/<pid>/task/<tid>/children. */
+function processTree(pid: number): number[] {
+  const children: number[] = []
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+    children.push(...list.split(' ').filter(Boolean).map(Number))
+  }
+  const below = children.flatMap((child) => {
+    try {
+      return processTree(child)
+    } catch {
+      return [] // exited meanwhile
+    }
+  })
+  return [pid, ...below]
 }
