@@ -1,9 +1,13 @@
 /**
  * Agent footprint: (1) idle RSS and CPU of a `rookery agent` polling a local server every 10 s with the
- * long-poll on and nothing to deploy, over a minute (after a warm-up); (2) peak RSS while it downloads,
- * verifies and extracts a 2 GiB release of random data (VmRSS sampled every 200 ms, VmHWM at the end),
- * split by phase using the agent's own log lines; (3) RSS after that deploy, once its seed window is over
- * and the swarm client closed (the modules it loaded stay). Targets: idle <= 60 MB RSS and < 0.5 % CPU; peak <= 200 MB.
+ * long-poll on and nothing to deploy, over a minute (after a warm-up); (2) peak memory while it downloads,
+ * verifies and extracts a 2 GiB release of random data, split by phase using the agent's own log lines;
+ * (3) RSS after that deploy, once its seed window is over and its swarm process exited. Targets: idle
+ * <= 60 MB RSS and < 0.5 % CPU; peak <= 200 MB.
+ *
+ * A deploy runs in the agent's swarm process (src/agent/swarm.ts), so the peak is sampled every 200 ms over
+ * both processes: their RSS summed, which counts the pages of the node binary both map (40-50 MB) twice,
+ * and their PSS summed, which shares those pages out: what the deploy takes from the host. Both are judged.
  * The server runs on one core, the agent on the other.
  *
  * The 2 GiB tarball is made with GNU tar and gzip -1 and uploaded with the publish API (PUT, as `rookery
@@ -193,13 +197,14 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
     const maxPss = Math.max(0, ...inPhase.map((s) => s.pss))
     const cpu = inPhase.length > 1 ? `, ${(inPhase.at(-1)!.cpu - inPhase[0]!.cpu).toFixed(1)} CPU s` : ''
     rows.push([`peak RSS summed: ${phase} (${((to - from) / 1000).toFixed(1)} s${cpu})`, mb(max), '<= 200 MB', max <= TARGETS.peakRss ? 'met' : 'NOT met'])
-    rows.push([`  PSS summed`, mb(maxPss), '', ''])
+    rows.push([`  PSS summed`, mb(maxPss), '<= 200 MB', maxPss <= TARGETS.peakRss ? 'met' : 'NOT met'])
   }
   const maxSample = Math.max(...samples.map((s) => s.rss))
   if (args.diagnose) await printDiagnosis(reports)
   if (args.smaps) printSmaps(smaps, smapsAt)
   rows.push(['peak RSS summed: whole deploy (max of samples)', mb(maxSample), '<= 200 MB', maxSample <= TARGETS.peakRss ? 'met' : 'NOT met'])
-  rows.push(['  PSS summed', mb(Math.max(...samples.map((s) => s.pss))), '', ''])
+  const maxPss = Math.max(...samples.map((s) => s.pss))
+  rows.push(['  PSS summed', mb(maxPss), '<= 200 MB', maxPss <= TARGETS.peakRss ? 'met' : 'NOT met'])
   rows.push(['  the agent process alone (VmHWM)', mb(hwm), '', ''])
   rows.push([`RSS after the deploy (seed window over; ${afterDeploy.processes} process${afterDeploy.processes === 1 ? '' : 'es'})`, mb(afterDeploy.rss), '', ''])
   rows.push(['agent CPU with its swarm process, start to activation', `${deployCpu.toFixed(1)} s`, '', ''])
