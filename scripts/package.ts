@@ -90,6 +90,23 @@ const stubs: Record<string, string> = {
 const replaced: Record<string, string> = {
   'cross-fetch-ponyfill': join(repo, 'src/swarm/http-fetch.ts'),
 }
+// node-cron formats the time through Intl.DateTimeFormat on every tick, even for the agent's task, which has
+// no time zone; the ICU data that touches stays resident (about 8 MB of an idle agent). In the bundle,
+// its two date functions answer from Date's local getters when the task has no time zone
+// (src/agent/cron-local-time.ts says more); a node-cron whose code no longer matches fails the build.
+const nodeCronShared = /[\\/]node_modules[\\/]node-cron[\\/]dist[\\/]_shared\.js$/
+function patchNodeCron(source: string): string {
+  const patches: Array<[string, string]> = [
+    ['function buildDateParts(date, timezone) {', 'function buildDateParts(date, timezone) {\n    if (timezone === undefined) return __rookeryLocalDateParts(date);'],
+    ['function getTimezoneGMT(date, timezone) {', 'function getTimezoneGMT(date, timezone) {\n    if (timezone === undefined) return __rookeryLocalGMT(date);'],
+  ]
+  let patched = `import { localDateParts as __rookeryLocalDateParts, localGMT as __rookeryLocalGMT } from ${JSON.stringify(join(repo, 'src/agent/cron-local-time.ts'))};\n${source}`
+  for (const [from, to] of patches) {
+    if (patched.split(from).length !== 2) fail(`node-cron's dist/_shared.js no longer has one "${from}": update patchNodeCron in scripts/package.ts`)
+    patched = patched.replace(from, to)
+  }
+  return patched
+}
 // An ESM import of node:http or node:https reads every export, and http.WebSocket is a getter that loads
 // Node's internal undici (about 25 ms of CPU and 10 MB of RSS). webtorrent and bittorrent-tracker import
 // node:http that way; taken as a CommonJS module instead (process.getBuiltinModule), it loads only itself.
@@ -129,6 +146,7 @@ const bundle = await esbuild.build({
           args.kind === 'import-statement' ? { path: args.path.replace(/^node:/, ''), namespace: 'builtin-cjs' } : undefined,
         )
         build.onLoad({ filter: /.*/, namespace: 'builtin-cjs' }, (args) => ({ contents: `module.exports = process.getBuiltinModule('node:${args.path}')`, loader: 'js' }))
+        build.onLoad({ filter: nodeCronShared }, (args) => ({ contents: patchNodeCron(readFileSync(args.path, 'utf8')), loader: 'js' }))
         // Only name and version of package.json go into the bundle (main.ts prints the version).
         build.onLoad({ filter: /[\\/]package\.json$/ }, (args) =>
           relative(repo, args.path) === 'package.json' ? { contents: JSON.stringify({ name: 'rookery', version }), loader: 'json' } : undefined,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -77,4 +79,41 @@ test('the bundled agent downloads web seed ranges through the same HTTP, still w
   const complete = log.find((l) => l.msg === 'download complete')!
   assert.ok(Number(complete.from_webseed) > 0, `expected bytes from the web seed: ${JSON.stringify(complete)}`)
   assert.ok(!modules.includes(UNDICI), 'the download loaded Node\'s internal undici')
+})
+
+test('the bundled agent polls on its cron schedule, node-cron reading the local time from Date (src/agent/cron-local-time.ts)', async () => {
+  const polls: number[] = []
+  const manifest = JSON.stringify({ version: 1, serial: 1, updated_at: new Date(0).toISOString(), apps: {} })
+  const fake = createServer((req, res) => {
+    if (req.method === 'POST') return void req.resume().on('end', () => res.writeHead(204).end())
+    polls.push(Date.now())
+    res.writeHead(200, { 'content-type': 'application/json', etag: '"m1"' }).end(manifest)
+  })
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r))
+  const config = join(root, 'cron.yaml')
+  await writeFile(config, [
+    `server: http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
+    `state_dir: ${join(root, 'cron', 'state')}`,
+    'schedule: "*/2 * * * * *"',
+    'long_poll: 0s',
+    'torrent_port: 0',
+    'apps:',
+    '  - name: web',
+    `    deploy_to: ${join(root, 'cron', 'srv', 'web')}`,
+  ].join('\n'))
+  // A zone with a half-hour offset: what node-cron matches is the local time.
+  const agent = new Daemon(['agent', '--config', config], join(root, 'cron.log'), { ...launcher.env.agent, TZ: 'Asia/Kolkata' }, launcher.command)
+  try {
+    await waitFor('four polls', async () => {
+      if (agent.child.exitCode !== null) throw new Error(`the bundled agent exited (${agent.child.exitCode}):\n${await readFile(agent.logFile, 'utf8')}`)
+      return polls.length >= 4
+    }, 20_000, 50)
+  } finally {
+    fake.close()
+    fake.closeAllConnections()
+  }
+  assert.equal(await agent.stop(), 0, `the bundled agent did not stop cleanly:\n${await readFile(agent.logFile, 'utf8')}`)
+  // The first poll is the one at start; the cron's come at even seconds, 2 s apart.
+  for (const at of polls.slice(1, 4)) assert.ok(at % 2000 < 600, `a poll at ${new Date(at).toISOString()} is not at an even second`)
+  for (let i = 2; i < 4; i++) assert.ok(Math.abs(polls[i]! - polls[i - 1]! - 2000) < 600, `polls ${polls.slice(0, 4).map((p) => new Date(p).toISOString()).join(', ')} are not 2 s apart`)
 })
