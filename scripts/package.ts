@@ -15,7 +15,7 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync,
 import { dirname, join, relative } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import * as esbuild from 'esbuild'
-import { nodeFlags } from './staged-package.ts'
+import { agentNodeFlags, nodeFlags } from './staged-package.ts'
 
 const repo = join(import.meta.dirname, '..')
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; license: string; description: string }
@@ -170,6 +170,10 @@ put(
   'usr/bin/rookery',
   `#!/bin/sh
 # rookery ${version} on its own Node ${nodeVersion} runtime (the host's Node, if any, is not used).
+# The agent's own process gets flags of its own (its swarm process does not): see packaging/node-flags.
+if [ "$1" = agent ]; then
+  exec /usr/lib/rookery/node ${[...nodeFlags(), ...agentNodeFlags()].join(' ')} /usr/lib/rookery/rookery.mjs "$@"
+fi
 exec /usr/lib/rookery/node ${nodeFlags().join(' ')} /usr/lib/rookery/rookery.mjs "$@"
 `,
   0o755,

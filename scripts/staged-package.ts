@@ -17,6 +17,8 @@ const REPO = join(import.meta.dirname, '..')
 export interface RookeryLauncher {
   form: 'source' | 'package'
   command: string[]
+  /** The same for `rookery agent`, which the package runs with flags of its own (packaging/node-flags). */
+  agentCommand: string[]
   /** What systemd would add to the environment of the agent's or the server's unit. */
   env: Record<'agent' | 'server', Record<string, string>>
 }
@@ -25,15 +27,28 @@ export interface RookeryLauncher {
 export const SOURCE_LAUNCHER: RookeryLauncher = {
   form: 'source',
   command: [process.execPath, ...nodeFlags(), join(REPO, 'src/main.ts')],
+  // Not the agent's own flags: --jitless would leave no WebAssembly for Node's TypeScript stripping.
+  agentCommand: [process.execPath, ...nodeFlags(), join(REPO, 'src/main.ts')],
   env: { agent: {}, server: {} },
 }
 
-/** The runtime flags of packaging/node-flags (one per line, # comments); throws on anything but plain flags. */
+/** The runtime flags of packaging/node-flags for every verb (one per line, # comments); throws on anything but plain flags. */
 export function nodeFlags(): string[] {
-  const flags = readFileSync(join(REPO, 'packaging/node-flags'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-  const bad = flags.find((f) => !/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(f))
-  if (bad) throw new Error(`packaging/node-flags: ${JSON.stringify(bad)} is not a plain --flag or --flag=value`)
-  return flags
+  return flagLines().filter((l) => !l.startsWith('agent ')).map(plainFlag)
+}
+
+/** The flags packaging/node-flags gives the packaged agent's own process only ("agent --flag" lines). */
+export function agentNodeFlags(): string[] {
+  return flagLines().filter((l) => l.startsWith('agent ')).map((l) => plainFlag(l.slice('agent '.length).trim()))
+}
+
+function flagLines(): string[] {
+  return readFileSync(join(REPO, 'packaging/node-flags'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+}
+
+function plainFlag(flag: string): string {
+  if (!/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(flag)) throw new Error(`packaging/node-flags: ${JSON.stringify(flag)} is not a plain --flag or --flag=value`)
+  return flag
 }
 
 /** Stages the package under `dir` (about a second) and returns its launcher and the units' environment. */
@@ -50,20 +65,24 @@ export async function stagePackage(dir: string): Promise<RookeryLauncher> {
     throw new Error(`staging the package failed: ${stderr || (err as Error).message}`)
   }
   const stage = join(out, 'stage')
-  const command = launcherCommand(await readFile(join(stage, 'usr/bin/rookery'), 'utf8'))
-    .map((word) => word.replace(/^\/usr\/lib\/rookery\//, `${join(stage, 'usr/lib/rookery')}/`))
+  const script = await readFile(join(stage, 'usr/bin/rookery'), 'utf8')
+  const staged = (words: string[]) => words.map((word) => word.replace(/^\/usr\/lib\/rookery\//, `${join(stage, 'usr/lib/rookery')}/`))
+  const [agentCommand, command] = launcherCommands(script).map(staged) as [string[], string[]]
   const env = async (unit: string) => assignments(unitEnvironment(await readFile(join(REPO, 'packaging/systemd', unit), 'utf8')))
-  return { form: 'package', command, env: { agent: await env('rookery-agent.service'), server: await env('rookery-server.service') } }
+  return { form: 'package', command, agentCommand, env: { agent: await env('rookery-agent.service'), server: await env('rookery-server.service') } }
 }
 
-/** The words of the launcher's `exec /usr/lib/rookery/node ... "$@"` line, without `exec` and `"$@"`. */
-function launcherCommand(script: string): string[] {
-  const line = script.split('\n').find((l) => l.startsWith('exec '))
-  const words = line?.split(/\s+/).filter(Boolean) ?? []
-  if (words.at(-1) !== '"$@"' || words[1] !== '/usr/lib/rookery/node' || words.some((w, i) => i > 0 && i < words.length - 1 && /["'$`\\]/.test(w))) {
-    throw new Error(`the staged /usr/bin/rookery is not a plain 'exec /usr/lib/rookery/node ... "$@"' line: update scripts/staged-package.ts\n${script}`)
+/**
+ * The words of the launcher's two `exec /usr/lib/rookery/node ... "$@"` lines (the agent's, then every
+ * other verb's), without `exec` and `"$@"`.
+ */
+function launcherCommands(script: string): string[][] {
+  const lines = script.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('exec '))
+  const commands = lines.map((line) => line.split(/\s+/).filter(Boolean))
+  if (commands.length !== 2 || commands.some((words) => words.at(-1) !== '"$@"' || words[1] !== '/usr/lib/rookery/node' || words.some((w, i) => i > 0 && i < words.length - 1 && /["'$`\\]/.test(w)))) {
+    throw new Error(`the staged /usr/bin/rookery does not have two plain 'exec /usr/lib/rookery/node ... "$@"' lines (the agent's, then the rest): update scripts/staged-package.ts\n${script}`)
   }
-  return words.slice(1, -1)
+  return commands.map((words) => words.slice(1, -1))
 }
 
 /** NAME=value strings as an environment object (the value may hold '='). */

@@ -76,7 +76,7 @@ async function writeAgentConfig(dir: string, server: string, name: string): Prom
 let launcher: RookeryLauncher = SOURCE_LAUNCHER
 
 const startAgent = (dir: string, config: string, name: string) =>
-  new Proc([...launcher.command, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
+  new Proc([...launcher.agentCommand, 'agent', '--config', config], join(dir, `${name}.log`), { core: CORES.load, env: agentEnv })
 
 const agentEnv: Record<string, string> = {}
 
@@ -251,9 +251,9 @@ await runBench(async () => {
     launcher = await stagePackage(dir)
     Object.assign(agentEnv, launcher.env.agent)
     const unitEnv = Object.entries(launcher.env.agent).map(([k, v]) => `${k}=${v}`)
-    console.log(`# packaged (scripts/staged-package.ts): ${launcher.command.join(' ')}; unit environment: ${unitEnv.length > 0 ? unitEnv.join(' ') : 'none'}`)
+    console.log(`# packaged (scripts/staged-package.ts): ${launcher.agentCommand.join(' ')}; unit environment: ${unitEnv.length > 0 ? unitEnv.join(' ') : 'none'}`)
   } else {
-    console.log(`# from source: ${launcher.command.join(' ')}`)
+    console.log(`# from source: ${launcher.agentCommand.join(' ')}`)
   }
   // --agent-env comes last: it may override what the unit sets.
   Object.assign(agentEnv, assignments(args['agent-env']))

@@ -40,12 +40,17 @@ export interface SwarmOptions {
   onExit: () => void
 }
 
+/** The "agent --flag" lines of packaging/node-flags (test/agent/swarm-process.test.ts keeps them in step). */
+export const AGENT_ONLY_NODE_FLAGS = ['--jitless', '--v8-pool-size=1']
+
 /** The hidden verb src/main.ts runs the swarm process with. */
 export const SWARM_WORKER_VERB = '__swarm-worker'
 
 export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
-  // The same entry point and runtime flags as the agent: the sources or the package's bundle alike.
-  const child = fork(process.argv[1]!, [SWARM_WORKER_VERB], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
+  // The same entry point and runtime flags as the agent (the sources or the package's bundle alike), but
+  // for those of the agent's own process: a download needs the JIT.
+  const execArgv = process.execArgv.filter((flag) => !AGENT_ONLY_NODE_FLAGS.includes(flag))
+  const child = fork(process.argv[1]!, [SWARM_WORKER_VERB], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
   const log = options.log
   const pending = new Map<number, { events: InstallEvents; resolve: (r: { files: number; bytes: number }) => void; reject: (e: Error) => void; request: InstallRequest }>()
   const held = new Set<string>()

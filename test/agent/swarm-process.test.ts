@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
+import { agentNodeFlags } from '../../scripts/staged-package.ts'
+import { AGENT_ONLY_NODE_FLAGS } from '../../src/agent/swarm.ts'
 import { deployDir, publishRelease, startServerProcess, writeAgentConfig } from '../helpers/fleet.ts'
 import { Daemon, MAIN, waitFor } from '../helpers/processes.ts'
 import { makeReleaseTree, treeDigest } from '../helpers/trees.ts'
@@ -108,4 +110,8 @@ test('a killed agent takes its seeding swarm process down', async () => {
   assert.ok(alive(pid), 'the swarm process should be seeding')
   agent.child.kill('SIGKILL')
   await waitFor(`swarm process ${pid} to exit after its agent`, () => !alive(pid), 10_000)
+})
+
+test('the swarm process leaves out exactly the flags packaging/node-flags gives the agent alone', () => {
+  assert.deepEqual(AGENT_ONLY_NODE_FLAGS, agentNodeFlags())
 })

@@ -46,7 +46,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
         apps: [{ name: o.app, deploy_to: join(dir, 'srv', o.app) }],
       }),
     )
-    const [node, ...rest] = ctx.launcher.command
+    const [node, ...rest] = ctx.launcher.agentCommand
     agents.push(new NsProcess(host.ns, [node!, ...NODE_ARGS, ...rest, 'agent', '--config', config], join(dir, 'agent.log'), ctx.launcher.env.agent))
   }
   await waitFor('every agent to start', async () => {

@@ -195,7 +195,7 @@ test('a rookery agent, as packaged, deploys with opentracker as the tracker (ser
   // (src/swarm/http-fetch.ts), so this is where that meets a tracker rookery did not write.
   const launcher = await stagePackage(dir)
   const config = await writeAgentConfig(dir, 'host1', url, ['webseed_fallback: 10m', 'stall_timeout: 5m'])
-  const agent = new Daemon(['agent', '--config', config], join(dir, 'host1.log'), launcher.env.agent, launcher.command)
+  const agent = new Daemon(['agent', '--config', config], join(dir, 'host1.log'), launcher.env.agent, launcher.agentCommand)
   stops.push(() => agent.stop())
   const current = join(deployDir(dir, 'host1'), 'current')
   await waitFor('the agent to activate v1 through opentracker', () => readlink(current).then((t) => t.endsWith('v1'), () => false), 120_000, 250).catch(async (err: Error) => {

@@ -48,7 +48,7 @@ after(async () => {
 async function deployWithBundle(name: string, extra: string[]): Promise<{ log: Array<Record<string, unknown>>; modules: string[]; agentModules: string[] }> {
   const config = await writeAgentConfig(root, name, serverUrl, extra)
   const modulesFile = join(root, `${name}-modules.txt`)
-  const [node, ...rest] = launcher.command
+  const [node, ...rest] = launcher.agentCommand
   const agent = new Daemon(['agent', '--config', config], join(root, `${name}.log`), { ...launcher.env.agent, RECORD_MODULES_TO: modulesFile }, [node!, '--import', RECORDER, ...rest])
   await waitFor(`the bundled agent ${name} to switch to v1`, async () => {
     if (agent.child.exitCode !== null) throw new Error(`the bundled agent exited (${agent.child.exitCode}):\n${await readFile(agent.logFile, 'utf8')}`)
@@ -57,6 +57,11 @@ async function deployWithBundle(name: string, extra: string[]): Promise<{ log: A
     await agent.stop()
     throw err
   })
+  // The agent runs without a JIT (packaging/node-flags); its swarm process, which downloads, with one.
+  const swarmPid = (await agent.logLines()).find((l) => l.msg === 'swarm client listening')?.pid
+  const argv = async (pid: unknown) => (await readFile(`/proc/${String(pid)}/cmdline`, 'utf8')).split('\0')
+  assert.ok((await argv(agent.child.pid)).includes('--jitless'), 'the bundled agent runs with a JIT')
+  assert.ok(!(await argv(swarmPid)).includes('--jitless') && (await argv(swarmPid)).includes('__swarm-worker'), `swarm process ${String(swarmPid)} runs without a JIT`)
   assert.equal(await agent.stop(), 0, `the bundled agent did not stop cleanly:\n${await readFile(agent.logFile, 'utf8')}`)
   assert.equal(await readlink(join(deployDir(root, name), 'current')), join(deployDir(root, name), 'releases', 'v1'))
   assert.deepEqual(await treeDigest(join(deployDir(root, name), 'current')), await treeDigest(source))
@@ -102,7 +107,7 @@ test('the bundled agent polls on its cron schedule, node-cron reading the local 
     `    deploy_to: ${join(root, 'cron', 'srv', 'web')}`,
   ].join('\n'))
   // A zone with a half-hour offset: what node-cron matches is the local time.
-  const agent = new Daemon(['agent', '--config', config], join(root, 'cron.log'), { ...launcher.env.agent, TZ: 'Asia/Kolkata' }, launcher.command)
+  const agent = new Daemon(['agent', '--config', config], join(root, 'cron.log'), { ...launcher.env.agent, TZ: 'Asia/Kolkata' }, launcher.agentCommand)
   try {
     await waitFor('four polls', async () => {
       if (agent.child.exitCode !== null) throw new Error(`the bundled agent exited (${agent.child.exitCode}):\n${await readFile(agent.logFile, 'utf8')}`)
