@@ -2,7 +2,6 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type WebTorrent from 'webtorrent'
 import { VerifyError } from '../errors.ts'
-import { extractRelease } from '../release/extract.ts'
 import { readTorrent } from '../release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import { startDownload, stopTorrent } from '../swarm/download.ts'
@@ -82,6 +81,9 @@ export async function runSwarmWorker(): Promise<void> {
       ...(req.announce ? { announce: req.announce } : {}),
     })
     const downloaded = download.done.then(() => send({ type: 'downloaded', id: req.id, traffic: download.traffic() }))
+    downloaded.catch(() => {}) // read below, after tar is loaded: not an unhandled rejection meanwhile
+    // tar loads while the first pieces are on their way, not before the swarm process can listen.
+    const { extractRelease } = await import('../release/extract.ts')
     // The extraction follows the download as the tarball arrives front to back (src/swarm/picker.ts), so
     // little of it is left when the last piece is in. The extracted tree leaves its staging directory only
     // if the whole tarball's SHA-256 matches.
