@@ -78,6 +78,8 @@ export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
     throw err
   })
   log.info({ torrent_port: port, pid: child.pid }, 'swarm client listening')
+  // E.g. a message sent just as the process died; its exit is handled below.
+  child.on('error', (err) => log.warn({ err: err.message }, 'swarm process error'))
 
   child.on('message', (m: FromWorker) => {
     if (m.type === 'client-error') return log.error({ err: m.message }, 'swarm error')
@@ -122,6 +124,7 @@ export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
 
   return {
     install(request, events, signal) {
+      if (!child.connected) return Promise.reject(new UnavailableError('ROOKERY_SWARM_EXITED', 'the swarm process is gone'))
       const id = nextId++
       return new Promise((resolve, reject) => {
         const onAbort = () => post({ type: 'abort', id })
@@ -131,7 +134,6 @@ export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
           then(value)
         }
         pending.set(id, { events, resolve: settle(resolve), reject: settle(reject), request })
-        if (!child.connected) return reject(new UnavailableError('ROOKERY_SWARM_EXITED', 'the swarm process is gone'))
         post({ type: 'install', id, ...request })
         if (signal.aborted) onAbort()
       })
