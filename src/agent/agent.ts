@@ -44,8 +44,8 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
  * Runs never overlap; a failure of one app does not stop the others.
  *
  * It idles most of its life, so what only a download needs (webtorrent and its listening client, tar,
- * parse-torrent; prom-client when metrics are off) is imported when first needed, and the swarm client
- * exists only during a download and the seed window after it. See docs/performance.md.
+ * parse-torrent) lives in its swarm process (swarm.ts), which exists only during a download and the seed
+ * window after it; prom-client loads only when metrics are served. See docs/performance.md.
  */
 export class Agent {
   readonly #config: AgentConfig
