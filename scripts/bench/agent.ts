@@ -27,7 +27,7 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, printTable, Proc, run, runBench, sleep, startServer, TOKEN, treeCpuSeconds, treeMemory, waitFor, workDir } from './common.ts'
+import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, printTable, Proc, processTree, run, runBench, sleep, startServer, TOKEN, treeCpuSeconds, treeMemory, waitFor, workDir } from './common.ts'
 import { assignments, SOURCE_LAUNCHER, stagePackage, type RookeryLauncher } from '../staged-package.ts'
 
 const { values: args } = parseArgs({
@@ -158,7 +158,8 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
     samples.push({ at: Date.now(), rss: m.rss, pss: m.pss, anon: m.anon, cpu: await treeCpuSeconds(agent.pid), processes: m.processes })
     if (args.diagnose && m.rss > reportedAt + 20e6 && m.rss > 150e6) {
       reportedAt = m.rss
-      agent.child.kill('SIGUSR2')
+      // The agent and its swarm process, where the download runs: each writes its report.
+      for (const pid of await processTree(agent.pid)) process.kill(pid, 'SIGUSR2')
     }
     hwm = (await memory(agent.pid)).hwm
     if (args.smaps && m.rss > smapsAt) {

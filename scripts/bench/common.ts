@@ -158,7 +158,7 @@ export async function memory(pid: number): Promise<{ rss: number; hwm: number; a
 }
 
 /** Pids of a process and its descendants, from /proc/<pid>/task/<tid>/children. */
-async function processTree(pid: number): Promise<number[]> {
+export async function processTree(pid: number): Promise<number[]> {
   const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[])
   const children: number[] = []
   for (const tid of tids) {
