@@ -24,11 +24,12 @@ export interface RookeryLauncher {
 }
 
 /** The TypeScript sources on the pinned Node that runs this script, with the package's runtime flags (as bin/rookery). */
+const SOURCE_COMMAND = [process.execPath, ...nodeFlags(), join(REPO, 'src/main.ts')]
 export const SOURCE_LAUNCHER: RookeryLauncher = {
   form: 'source',
-  command: [process.execPath, ...nodeFlags(), join(REPO, 'src/main.ts')],
+  command: SOURCE_COMMAND,
   // Not the agent's own flags: --jitless would leave no WebAssembly for Node's TypeScript stripping.
-  agentCommand: [process.execPath, ...nodeFlags(), join(REPO, 'src/main.ts')],
+  agentCommand: SOURCE_COMMAND,
   env: { agent: {}, server: {} },
 }
 

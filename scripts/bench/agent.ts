@@ -27,7 +27,8 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, printTable, Proc, processTree, run, runBench, sleep, startServer, TOKEN, treeCpuSeconds, treeMemory, waitFor, workDir } from './common.ts'
+import { CORES, cpuSeconds, fmt, machineNote, mb, memory, MiB, printTable, Proc, run, runBench, sleep, startServer, TOKEN, treeCpuSeconds, treeMemory, waitFor, workDir } from './common.ts'
+import { processTree } from '../../test/helpers/processes.ts'
 import { assignments, SOURCE_LAUNCHER, stagePackage, type RookeryLauncher } from '../staged-package.ts'
 
 const { values: args } = parseArgs({
@@ -159,7 +160,7 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
     if (args.diagnose && m.rss > reportedAt + 20e6 && m.rss > 150e6) {
       reportedAt = m.rss
       // The agent and its swarm process, where the download runs: each writes its report.
-      for (const pid of await processTree(agent.pid)) process.kill(pid, 'SIGUSR2')
+      for (const pid of processTree(agent.pid)) process.kill(pid, 'SIGUSR2')
     }
     hwm = (await memory(agent.pid)).hwm
     if (args.smaps && m.rss > smapsAt) {

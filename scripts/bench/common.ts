@@ -5,8 +5,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { freePort } from '../../test/helpers/processes.ts'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cpuTicks, freePort, processTree } from '../../test/helpers/processes.ts'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -157,25 +157,13 @@ export async function memory(pid: number): Promise<{ rss: number; hwm: number; a
   return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') }
 }
 
-/** Pids of a process and its descendants, from /proc/<pid>/task/<tid>/children. */
-export async function processTree(pid: number): Promise<number[]> {
-  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[])
-  const children: number[] = []
-  for (const tid of tids) {
-    const list = await readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')
-    children.push(...list.split(' ').filter(Boolean).map(Number))
-  }
-  const below = await Promise.all(children.map((c) => processTree(c)))
-  return [pid, ...below.flat()]
-}
-
 /**
  * Memory of a process and its descendants (the agent and its swarm process): summed RSS, which counts
  * the node binary's pages once per process, and summed PSS (from smaps_rollup), which shares them out.
  */
 export async function treeMemory(pid: number): Promise<{ rss: number; pss: number; anon: number; file: number; processes: number }> {
   const total = { rss: 0, pss: 0, anon: 0, file: 0, processes: 0 }
-  for (const member of await processTree(pid)) {
+  for (const member of processTree(pid)) {
     try {
       const m = await memory(member)
       const rollup = await readFile(`/proc/${member}/smaps_rollup`, 'utf8')
@@ -193,24 +181,22 @@ export async function treeMemory(pid: number): Promise<{ rss: number; pss: numbe
 
 /** CPU seconds of a process, its live descendants and the children it has reaped. */
 export async function treeCpuSeconds(pid: number): Promise<number> {
-  let total = 0
-  for (const member of await processTree(pid)) {
-    const stat = await readFile(`/proc/${member}/stat`, 'utf8').catch(() => '')
-    if (!stat) continue
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLK_TCK
+  let ticks = 0
+  for (const member of processTree(pid)) {
+    try {
+      ticks += cpuTicks(member, true)
+    } catch {
+      // exited between the listing and the read
+    }
   }
-  return total
+  return ticks / CLK_TCK
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 
 /** utime + stime of a process in seconds, from /proc/<pid>/stat. */
 export async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  // fields after the command name (which may contain spaces) start at field 3
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+  return cpuTicks(pid) / CLK_TCK
 }
 
 /** Prints rows as an aligned table; the first row is the header. */

@@ -52,9 +52,8 @@ export class Agent {
   readonly #log: Logger
   readonly #state: StateFile
   readonly #poller: ManifestPoller
-  /** The swarm process, from a download until the end of its seed windows: starting, then open. */
-  #swarm: Promise<Swarm> | undefined
-  #openedSwarm: Swarm | undefined
+  /** The swarm process, from a download until the end of its seed windows. */
+  #swarm: Swarm | undefined
   #swarmClosing: Promise<void> | undefined
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
@@ -171,9 +170,8 @@ export class Agent {
     this.#metricsServer?.close()
     await this.#task?.destroy()
     await this.#running?.catch(() => undefined)
-    const swarm = await this.#swarm?.catch(() => undefined)
+    const swarm = this.#swarm
     this.#swarm = undefined
-    this.#openedSwarm = undefined
     await swarm?.close()
     await this.#swarmClosing
     await this.#unlock?.()
@@ -245,11 +243,8 @@ export class Agent {
     try {
       this.#checkSignature(app.name, action.release)
       if (action.kind === 'install') {
-        const opening = this.#openSwarm()
-        // Observed here too: a failed start must not go unhandled while install.ts loads.
-        opening.catch(() => undefined)
-        const { installRelease } = await import('./install.ts')
-        await installRelease(ctx, opening, app, action.release)
+        const [{ installRelease }, swarm] = await Promise.all([import('./install.ts'), this.#openSwarm()])
+        await installRelease(ctx, swarm, app, action.release)
       } else {
         await activateRelease(ctx, app, action.release.tag)
       }
@@ -283,11 +278,15 @@ export class Agent {
     }
   }
 
-  /** The open swarm process, or a new one (after the previous one finished closing: same port). */
+  /**
+   * The swarm process, or a new one (after the previous one finished closing: same port). A new one is
+   * still starting: its `install` waits for it.
+   */
   async #openSwarm(): Promise<Swarm> {
     await this.#swarmClosing
-    this.#swarm ??= import('./swarm.ts').then(({ openSwarm }) =>
-      openSwarm({
+    const { openSwarm } = await import('./swarm.ts')
+    if (!this.#swarm) {
+      const swarm: Swarm = openSwarm({
         torrentPort: this.#config.torrent_port,
         requestPipelineSeconds: this.#config.request_pipeline / 1000,
         log: this.#log,
@@ -296,19 +295,12 @@ export class Agent {
           this.#closeSwarmIfIdle()
         },
         onExit: () => {
-          this.#swarm = undefined
-          this.#openedSwarm = undefined
+          if (this.#swarm === swarm) this.#swarm = undefined
         },
-      }),
-    )
-    const opening = this.#swarm
-    try {
-      this.#openedSwarm = await opening
-    } catch (err) {
-      if (this.#swarm === opening) this.#swarm = undefined
-      throw err
+      })
+      this.#swarm = swarm
     }
-    return this.#openedSwarm
+    return this.#swarm
   }
 
   /**
@@ -316,10 +308,9 @@ export class Agent {
    * torrent in its seed window. Called when a pass ends and when a seed window ends.
    */
   #closeSwarmIfIdle(): void {
-    const swarm = this.#openedSwarm
+    const swarm = this.#swarm
     if (!swarm || this.#running || swarm.dirs.length > 0 || this.#stopping.signal.aborted) return
     this.#swarm = undefined
-    this.#openedSwarm = undefined
     this.#swarmClosing = swarm.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'closing the swarm process failed'))
   }
 
@@ -337,7 +328,7 @@ export class Agent {
   async #cleanDownloads(manifest: Manifest): Promise<void> {
     const root = join(this.#config.state_dir, 'downloads')
     const keep = new Set([
-      ...(this.#openedSwarm?.dirs ?? []),
+      ...(this.#swarm?.dirs ?? []),
       ...this.#config.apps.map((a) => join(root, desiredRelease(manifest, a.name, this.#identity)?.infohash ?? '-')),
     ])
     let entries: string[]

@@ -19,12 +19,12 @@ const MAX_TORRENT_FILE = 16 * 1024 * 1024
  * the whole tarball checked in the same pass (both in the swarm process, src/agent/swarm-worker.ts), then
  * activation. `extract_ms` is what the extraction took after the last piece came in. The extracted tree
  * enters releases/ only once the checksum matched; nothing becomes current before it is fully extracted
- * and verified. The swarm process starts while the .torrent is fetched.
+ * and verified. A swarm process still starting does so while the .torrent is fetched.
  */
-export async function installRelease(ctx: DeployContext, opening: Promise<Swarm>, app: AppConfig, release: ReleaseEntry): Promise<void> {
+export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppConfig, release: ReleaseEntry): Promise<void> {
   const log = ctx.log.child({ app: app.name, tag: release.tag })
   const started = Date.now()
-  const [res, swarm] = await Promise.all([httpGet(release.torrent_url, { timeoutMs: ctx.config.request_timeout, maxBytes: MAX_TORRENT_FILE }), opening])
+  const res = await httpGet(release.torrent_url, { timeoutMs: ctx.config.request_timeout, maxBytes: MAX_TORRENT_FILE })
   if (res.status !== 200) throw new UnavailableError('ROOKERY_TORRENT_STATUS', `GET ${release.torrent_url}: answered ${res.status}`)
 
   const dir = join(ctx.config.state_dir, 'downloads', release.infohash)

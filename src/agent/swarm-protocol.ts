@@ -1,6 +1,7 @@
 import { RookeryError, UnavailableError, VerifyError, type ExitCodeValue } from '../errors.ts'
 import type { ExtractLimits } from '../release/extract.ts'
 import type { TrafficStats } from '../swarm/download.ts'
+import type { SeedOver } from './linger.ts'
 
 /**
  * The messages between the agent and its swarm process (src/agent/swarm.ts, src/agent/swarm-worker.ts),
@@ -50,7 +51,7 @@ export type FromWorker =
   | { type: 'downloaded'; id: number; traffic: TrafficStats }
   | { type: 'extracted'; id: number; files: number; bytes: number }
   | { type: 'failed'; id: number; error: SentError }
-  | { type: 'seed-over'; dir: string; app: string; tag: string; uploaded: number }
+  | ({ type: 'seed-over' } & SeedOver)
   | { type: 'client-error'; message: string }
 
 /** An error as it crosses the channel: enough to rebuild the class the agent's retry logic looks at. */

@@ -1,6 +1,5 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type WebTorrent from 'webtorrent'
 import { VerifyError } from '../errors.ts'
 import { readTorrent } from '../release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
@@ -27,12 +26,7 @@ export async function runSwarmWorker(): Promise<void> {
     return await exit()
   }
   client.on('error', (err: Error) => send({ type: 'client-error', message: err.message }))
-  const held = new Map<string, { app: string; tag: string }>()
-  const linger = new Linger(client, (dir, uploaded) => {
-    const release = held.get(dir)
-    held.delete(dir)
-    if (release) send({ type: 'seed-over', dir, ...release, uploaded })
-  })
+  const linger = new Linger(client, (over) => send({ type: 'seed-over', ...over }))
   const installs = new Map<number, AbortController>()
   let closing: Promise<void> | undefined
   const close = () =>
@@ -47,7 +41,7 @@ export async function runSwarmWorker(): Promise<void> {
     if (message.type === 'install') {
       const abort = new AbortController()
       installs.set(message.id, abort)
-      void install(client, linger, message, abort.signal).then(
+      void install(message, abort.signal).then(
         (outcome) => send({ type: 'extracted', id: message.id, ...outcome }),
         (err: unknown) => send({ type: 'failed', id: message.id, error: sendableError(err) }),
       ).finally(() => installs.delete(message.id))
@@ -63,7 +57,7 @@ export async function runSwarmWorker(): Promise<void> {
   send({ type: 'listening', port: client.torrentPort })
 
   /** Downloads, extracts while the tarball arrives (SHA-256 checked in the same pass), then seeds. */
-  async function install(client: WebTorrent, linger: Linger, req: { id: number } & InstallRequest, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
+  async function install(req: { id: number } & InstallRequest, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
     const torrentFile = Buffer.from(req.torrent)
     const info = await readTorrent(torrentFile)
     if (info.infoHash !== req.infohash || info.length !== req.size) {
@@ -98,8 +92,7 @@ export async function runSwarmWorker(): Promise<void> {
       if ((unpacked.reason as { code?: unknown }).code === 'ROOKERY_CHECKSUM_MISMATCH') await rm(req.dir, { recursive: true, force: true })
       throw unpacked.reason
     }
-    held.set(req.dir, { app: req.app, tag: req.tag })
-    linger.hold(download.torrent, req.dir, req.seedWindowMs, download.traffic)
+    linger.hold(download.torrent, req.dir, req.seedWindowMs, download.traffic, { app: req.app, tag: req.tag })
     return unpacked.value
   }
 }

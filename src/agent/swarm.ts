@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { TrafficStats } from '../swarm/download.ts'
@@ -46,7 +46,11 @@ export const AGENT_ONLY_NODE_FLAGS = ['--jitless', '--v8-pool-size=1']
 /** The hidden verb src/main.ts runs the swarm process with. */
 export const SWARM_WORKER_VERB = '__swarm-worker'
 
-export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
+/**
+ * Forks the swarm process and returns at once; `install` waits until it listens (and fails with its
+ * error if it cannot), so the agent fetches the .torrent meanwhile.
+ */
+export function openSwarm(options: SwarmOptions): Swarm {
   // The same entry point and runtime flags as the agent (the sources or the package's bundle alike), but
   // for those of the agent's own process: a download needs the JIT.
   const execArgv = process.execArgv.filter((flag) => !AGENT_ONLY_NODE_FLAGS.includes(flag))
@@ -56,39 +60,40 @@ export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
   const held = new Set<string>()
   let nextId = 1
   let closing = false
-  const exited = new Promise<string>((resolve) => {
-    child.once('close', (code, signal) => resolve(signal ? `signal ${signal}` : `code ${code}`))
-  })
   const post = (message: ToWorker) => {
     if (child.connected) child.send(message)
   }
-
-  const port = await new Promise<number>((resolve, reject) => {
-    const onMessage = (m: FromWorker) => {
-      if (m.type === 'listening') resolve(m.port)
-      if (m.type === 'open-failed') reject(receivedError(m.error))
-    }
-    child.on('message', onMessage)
-    child.once('error', (err) => reject(new RookeryError('ROOKERY_SWARM_START', `cannot start the swarm process: ${err.message}`)))
-    void exited.then((how) => reject(new UnavailableError('ROOKERY_SWARM_EXITED', `the swarm process exited with ${how} before listening`, { hint: 'see the error above in the agent log' })))
-    post({ type: 'open', torrentPort: options.torrentPort, requestPipelineSeconds: options.requestPipelineSeconds })
-  }).catch(async (err: unknown) => {
-    child.kill()
-    await exited
-    throw err
+  let listened!: () => void
+  let failedToListen!: (err: Error) => void
+  const listening = new Promise<void>((resolve, reject) => {
+    listened = resolve
+    failedToListen = reject
   })
-  log.info({ torrent_port: port, pid: child.pid }, 'swarm client listening')
-  // E.g. a message sent just as the process died; its exit is handled below.
-  child.on('error', (err) => log.warn({ err: err.message }, 'swarm process error'))
+  listening.catch(() => {
+    closing = true
+    child.kill()
+  })
+  post({ type: 'open', torrentPort: options.torrentPort, requestPipelineSeconds: options.requestPipelineSeconds })
 
+  child.on('error', (err) => {
+    failedToListen(new RookeryError('ROOKERY_SWARM_START', `cannot start the swarm process: ${err.message}`))
+    // After the start, e.g. a message sent just as the process died; its exit is handled below.
+    log.warn({ err: err.message }, 'swarm process error')
+  })
   child.on('message', (m: FromWorker) => {
-    if (m.type === 'client-error') return log.error({ err: m.message }, 'swarm error')
-    if (m.type === 'seed-over') {
-      held.delete(m.dir)
-      log.info({ app: m.app, tag: m.tag, uploaded: m.uploaded }, 'seed window over')
-      return options.onSeedOver(m.app, m.tag, m.uploaded)
+    switch (m.type) {
+      case 'listening':
+        log.info({ torrent_port: m.port, pid: child.pid }, 'swarm client listening')
+        return listened()
+      case 'open-failed':
+        return failedToListen(receivedError(m.error))
+      case 'client-error':
+        return log.error({ err: m.message }, 'swarm error')
+      case 'seed-over':
+        held.delete(m.dir)
+        log.info({ app: m.app, tag: m.tag, uploaded: m.uploaded }, 'seed window over')
+        return options.onSeedOver(m.app, m.tag, m.uploaded)
     }
-    if (!('id' in m)) return
     const install = pending.get(m.id)
     if (!install) return
     switch (m.type) {
@@ -112,19 +117,25 @@ export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
     }
   })
 
-  void exited.then((how) => {
-    held.clear()
-    if (!closing) log.error({ exit: how }, 'swarm process exited unexpectedly')
-    for (const install of pending.values()) {
-      install.reject(new UnavailableError('ROOKERY_SWARM_EXITED', `the swarm process exited with ${how} during the install of ${install.request.app} ${install.request.tag}`, { hint: 'see the error above in the agent log; the agent retries later' }))
-    }
-    pending.clear()
-    options.onExit()
+  const exited = new Promise<void>((resolve) => {
+    child.once('close', (code, signal) => {
+      const how = signal ? `signal ${signal}` : `code ${code}`
+      failedToListen(new UnavailableError('ROOKERY_SWARM_EXITED', `the swarm process exited with ${how} before listening`, { hint: 'see the error above in the agent log' }))
+      held.clear()
+      if (!closing) log.error({ exit: how }, 'swarm process exited unexpectedly')
+      for (const install of pending.values()) {
+        install.reject(new UnavailableError('ROOKERY_SWARM_EXITED', `the swarm process exited with ${how} during the install of ${install.request.app} ${install.request.tag}`, { hint: 'see the error above in the agent log; the agent retries later' }))
+      }
+      pending.clear()
+      options.onExit()
+      resolve()
+    })
   })
 
   return {
-    install(request, events, signal) {
-      if (!child.connected) return Promise.reject(new UnavailableError('ROOKERY_SWARM_EXITED', 'the swarm process is gone'))
+    async install(request, events, signal) {
+      await listening
+      if (!child.connected) throw new UnavailableError('ROOKERY_SWARM_EXITED', 'the swarm process is gone')
       const id = nextId++
       return new Promise((resolve, reject) => {
         const onAbort = () => post({ type: 'abort', id })
@@ -143,6 +154,8 @@ export async function openSwarm(options: SwarmOptions): Promise<Swarm> {
     },
     async close() {
       closing = true
+      // It reads messages other than 'open' only once it listens.
+      await listening.catch(() => undefined)
       post({ type: 'close' })
       await exited
       log.info('swarm client closed')

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { cpuTicks, processTree } from '../helpers/processes.ts'
 
 
 /** Every process the test bed started and that has not exited: killed on teardown, Ctrl-C or a crash. */
@@ -74,10 +75,7 @@ export class NsProcess {
       let ticks = 0
       let hwm = 0
       for (const pid of processTree(this.child.pid!)) {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-        // Fields after the parenthesised command name; utime, stime, cutime, cstime are fields 14-17 (1-based).
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+        ticks += cpuTicks(pid, true)
         hwm += Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
       }
       if (this.running) this.#lastUsage = { cpuSeconds: ticks / CLOCK_TICKS, peakRssMiB: hwm / 1024 }
@@ -163,19 +161,3 @@ export function clientUsage(procs: NsProcess[], before: Array<{ cpuSeconds: numb
   }
 }
 
-/** A pid and its descendants' pids, from /proc/<pid>/task/<tid>/children. */
-function processTree(pid: number): number[] {
-  const children: number[] = []
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-    children.push(...list.split(' ').filter(Boolean).map(Number))
-  }
-  const below = children.flatMap((child) => {
-    try {
-      return processTree(child)
-    } catch {
-      return [] // exited meanwhile
-    }
-  })
-  return [pid, ...below]
-}

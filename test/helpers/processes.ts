@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -90,4 +90,28 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, everyMs))
   }
+}
+
+/** A pid and its descendants' pids, from /proc/<pid>/task/<tid>/children (one that exited has none). */
+export function processTree(pid: number): number[] {
+  const children: number[] = []
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      children.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number))
+    }
+  } catch {
+    // exited meanwhile
+  }
+  return [pid, ...children.flatMap(processTree)]
+}
+
+/**
+ * CPU time of a process in clock ticks (utime + stime, from /proc/<pid>/stat); with `reaped`, also what
+ * the children it has waited for used (cutime + cstime). Throws if the process is gone.
+ */
+export function cpuTicks(pid: number, reaped = false): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the parenthesised command name (which may hold spaces); utime is field 14 (1-based).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
+  return fields[11]! + fields[12]! + (reaped ? fields[13]! + fields[14]! : 0)
 }
