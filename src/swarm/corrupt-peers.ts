@@ -7,10 +7,12 @@ import type { Torrent, Wire } from 'webtorrent'
  * usual case: webtorrent asks one peer for all blocks of a piece), that peer gets a strike, and a peer
  * with `maxStrikes` is disconnected and refused from then on. A piece mixed from several peers blames
  * nobody, so a good peer is not dropped for a bad one's blocks. Peers are told apart by
- * peer id, not address: several peers may share an address.
+ * peer id, not address: several peers may share an address, and one peer may hold two connections to
+ * us (one it opened, one we did), which count as one sender and are dropped together.
  */
 export function dropCorruptPeers(torrent: Torrent, options: { maxStrikes: number; onDrop: (peer: string, strikes: number) => void }): void {
-  const senders = new Map<number, Set<Wire>>()
+  /** Piece -> the peers that sent blocks of it since it was last checked. */
+  const senders = new Map<number, Set<string>>()
   const strikes = new Map<string, number>()
   const dropped = new Set<string>()
   const idOf = (wire: Wire) => wire.peerId ?? `${wire.remoteAddress}:${wire.remotePort}`
@@ -20,7 +22,7 @@ export function dropCorruptPeers(torrent: Torrent, options: { maxStrikes: number
     wire.on('piece', (index: number) => {
       let set = senders.get(index)
       if (!set) senders.set(index, (set = new Set()))
-      set.add(wire)
+      set.add(idOf(wire))
     })
   })
   torrent.on('verified', (index: number) => senders.delete(index))
@@ -31,15 +33,13 @@ export function dropCorruptPeers(torrent: Torrent, options: { maxStrikes: number
     const sent = senders.get(index)
     senders.delete(index)
     if (sent?.size !== 1) return
-    for (const wire of sent) {
-      const id = idOf(wire)
-      const count = (strikes.get(id) ?? 0) + 1
-      strikes.set(id, count)
-      if (count >= options.maxStrikes && !dropped.has(id)) {
-        dropped.add(id)
-        wire.destroy()
-        options.onDrop(id, count)
-      }
+    const id = [...sent][0]!
+    const count = (strikes.get(id) ?? 0) + 1
+    strikes.set(id, count)
+    if (count >= options.maxStrikes && !dropped.has(id)) {
+      dropped.add(id)
+      for (const wire of torrent.wires.filter((w) => idOf(w) === id)) wire.destroy()
+      options.onDrop(id, count)
     }
   })
 }
