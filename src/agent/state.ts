@@ -1,8 +1,8 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import * as z from 'zod'
 import { writeFileAtomic } from '../atomic-file.ts'
 import { RookeryError } from '../errors.ts'
+import * as z from '../zod.ts'
 
 /**
  * What the agent remembers across restarts, in <state_dir>/state.json, written atomically. The release
@@ -16,29 +16,29 @@ const failureSchema = z.object({
   reason: z.string(),
   /** Permanent failures (bad checksum, unsafe archive, failed hook) are not retried for this content. */
   permanent: z.boolean(),
-  attempts: z.number().int(),
+  attempts: z.int(),
   at: z.string(),
-  retry_after: z.string().optional(),
+  retry_after: z.optional(z.string()),
 })
 
 const appStateSchema = z.object({
-  previous: z.string().nullable().default(null),
+  previous: z._default(z.nullable(z.string()), null),
   /**
    * Set from just before `current` switches until the hook finished: if the agent dies in between, the
    * activation is redone at restart instead of counting as done.
    */
-  activating: z.object({ tag: z.string(), previous: z.string().nullable() }).optional(),
-  failures: z.record(z.string(), failureSchema).default({}),
-  last_deploy: z
-    .object({
+  activating: z.optional(z.object({ tag: z.string(), previous: z.nullable(z.string()) })),
+  failures: z._default(z.record(z.string(), failureSchema), {}),
+  last_deploy: z.optional(
+    z.object({
       tag: z.string(),
       at: z.string(),
       duration_ms: z.number(),
       downloaded_from_peers: z.number(),
       downloaded_from_webseed: z.number(),
       uploaded: z.number(),
-    })
-    .optional(),
+    }),
+  ),
 })
 
 const stateSchema = z.object({

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document, type Range } from 'yaml'
-import type { z } from 'zod'
+import type * as z from '../zod.ts'
 import { ConfigError } from '../errors.ts'
 
 /**
@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.ts'
  * and the key ("agent.yaml:12: apps[0].deploy_to: required"), because a service that refuses to start
  * should say exactly which line to fix.
  */
-export async function loadConfigFile<S extends z.ZodType>(file: string, schema: S): Promise<z.output<S>> {
+export async function loadConfigFile<S extends z.ZodMiniType>(file: string, schema: S): Promise<z.output<S>> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -21,7 +21,7 @@ export async function loadConfigFile<S extends z.ZodType>(file: string, schema: 
 }
 
 /** Same as loadConfigFile, from text already read; `file` is only used in messages. */
-export function parseConfigText<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
+export function parseConfigText<S extends z.ZodMiniType>(text: string, file: string, schema: S): z.output<S> {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const yamlError = doc.errors[0]

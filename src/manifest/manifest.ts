@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import * as z from 'zod'
 import { isSafeName } from '../release/names.ts'
+import * as z from '../zod.ts'
 
 /**
  * The manifest: one JSON document saying, per app, which tag is current and which releases are kept.
@@ -11,41 +11,39 @@ import { isSafeName } from '../release/names.ts'
 /** Bumped only for incompatible changes; agents refuse versions they do not know. */
 export const MANIFEST_VERSION = 1
 
-const name = z.string().refine(isSafeName, { message: 'not a safe name' })
-const hex = (length: number) => z.string().regex(new RegExp(`^[0-9a-f]{${length}}$`))
+const name = z.string().check(z.refine(isSafeName, { message: 'not a safe name' }))
+const hex = (length: number) => z.string().check(z.regex(new RegExp(`^[0-9a-f]{${length}}$`)))
 
 export const releaseEntrySchema = z.object({
   tag: name,
   infohash: hex(40),
   sha256: hex(64),
-  size: z.number().int().nonnegative(),
+  size: z.int().check(z.nonnegative()),
   created_at: z.string(),
   torrent_url: z.string(),
   tarball_url: z.string(),
   /** Ed25519 signature by the publisher (`publish --sign`), checked by agents with trusted_keys. */
-  signature: z
-    .object({ key_id: hex(16), signed_at: z.string(), value: z.string().max(200) })
-    .optional(),
+  signature: z.optional(z.object({ key_id: hex(16), signed_at: z.string(), value: z.string().check(z.maxLength(200)) })),
 })
 
-const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+const groupName = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/))
 
 export const appEntrySchema = z.object({
   /** The tag every host runs unless a rollout or a pin says otherwise. */
-  current: name.nullable(),
+  current: z.nullable(name),
   releases: z.array(releaseEntrySchema),
   /** A staged rollout: `tag` goes to a share of hosts and/or named groups; `promote` makes it current. */
-  rollout: z
-    .object({ tag: name, percent: z.number().min(0).max(100).optional(), groups: z.array(groupName).optional() })
-    .optional(),
+  rollout: z.optional(
+    z.object({ tag: name, percent: z.optional(z.number().check(z.minimum(0), z.maximum(100))), groups: z.optional(z.array(groupName)) }),
+  ),
   /** Hosts or groups held on a tag (paused) whatever current and rollout say. */
-  pins: z.array(z.object({ host: z.string().min(1).max(255).optional(), group: groupName.optional(), tag: name })).optional(),
+  pins: z.optional(z.array(z.object({ host: z.optional(z.string().check(z.minLength(1), z.maxLength(255))), group: z.optional(groupName), tag: name }))),
 })
 
 export const manifestSchema = z.object({
   version: z.literal(MANIFEST_VERSION),
   /** Increases with every change, so a reader can tell a newer document from an older cached one. */
-  serial: z.number().int().nonnegative(),
+  serial: z.int().check(z.nonnegative()),
   updated_at: z.string(),
   apps: z.record(name, appEntrySchema),
 })

@@ -1,42 +1,40 @@
-import * as z from 'zod'
 import { readFile } from 'node:fs/promises'
 import { duration, httpUrl, listenAddress, port, size, usableDir } from '../config/schema.ts'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError } from '../errors.ts'
+import * as z from '../zod.ts'
 
 /** Server config: the keys of config/server.yaml, with their defaults. */
-export const serverConfigSchema = z
-  .object({
-    listen: listenAddress.prefault('0.0.0.0:8998'),
-    /** What goes into torrents and the manifest: the address agents reach this server at. */
-    public_url: httpUrl.prefault('http://127.0.0.1:8998'),
-    /** Tracker URL written into torrents; default `<public_url>/announce`. Set it to use another tracker. */
-    announce_url: httpUrl.optional(),
-    data_dir: usableDir.default('/var/lib/rookery/server'),
-    publish_tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]),
-    /** A file with one token a line (lines starting with # ignored), read at start. */
-    publish_token_file: z.string().optional(),
-    /** When set, agents' status reports need one of these tokens (agent config report_token). */
-    agent_tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]),
-    /** A host that has not reported for this long counts as stale in `rookery status`. */
-    stale_after: duration.prefault('5m'),
-    /** A host that has not reported for this long is forgotten. */
-    forget_after: duration.prefault('24h'),
-    /** Most hosts whose reports are kept (memory bound); the longest-silent go first. */
-    max_hosts: z.number().int().min(1).default(100_000),
-    keep_releases: z.number().int().min(1).default(5),
-    max_upload_size: size.prefault('20GiB'),
-    /** Port of the origin seeder's BitTorrent listener; 0 picks a free one. */
-    /** Apart from the agents' 6881, so one host can run both. */
-    torrent_port: port.default(6880),
-    /** Cap on the origin seeder's upload, in bytes per second (0: none), so the fleet trades among itself. */
-    origin_upload_limit: size.prefault(0),
-    /** How often agents re-announce to the tracker. Short: a datacenter tracker is cheap to ask. */
-    announce_interval: duration.prefault('30s'),
-    /** Peers remembered per swarm; must exceed the fleet size or large fleets lose peers. */
-    max_peers_per_swarm: z.number().int().min(10).default(20000),
-  })
-  .strict()
+export const serverConfigSchema = z.strictObject({
+  listen: z.prefault(listenAddress, '0.0.0.0:8998'),
+  /** What goes into torrents and the manifest: the address agents reach this server at. */
+  public_url: z.prefault(httpUrl, 'http://127.0.0.1:8998'),
+  /** Tracker URL written into torrents; default `<public_url>/announce`. Set it to use another tracker. */
+  announce_url: z.optional(httpUrl),
+  data_dir: z._default(usableDir, '/var/lib/rookery/server'),
+  publish_tokens: z._default(z.array(z.string().check(z.minLength(16, 'tokens must be at least 16 characters'))), []),
+  /** A file with one token a line (lines starting with # ignored), read at start. */
+  publish_token_file: z.optional(z.string()),
+  /** When set, agents' status reports need one of these tokens (agent config report_token). */
+  agent_tokens: z._default(z.array(z.string().check(z.minLength(16, 'tokens must be at least 16 characters'))), []),
+  /** A host that has not reported for this long counts as stale in `rookery status`. */
+  stale_after: z.prefault(duration, '5m'),
+  /** A host that has not reported for this long is forgotten. */
+  forget_after: z.prefault(duration, '24h'),
+  /** Most hosts whose reports are kept (memory bound); the longest-silent go first. */
+  max_hosts: z._default(z.int().check(z.minimum(1)), 100_000),
+  keep_releases: z._default(z.int().check(z.minimum(1)), 5),
+  max_upload_size: z.prefault(size, '20GiB'),
+  /** Port of the origin seeder's BitTorrent listener; 0 picks a free one. */
+  /** Apart from the agents' 6881, so one host can run both. */
+  torrent_port: z._default(port, 6880),
+  /** Cap on the origin seeder's upload, in bytes per second (0: none), so the fleet trades among itself. */
+  origin_upload_limit: z.prefault(size, 0),
+  /** How often agents re-announce to the tracker. Short: a datacenter tracker is cheap to ask. */
+  announce_interval: z.prefault(duration, '30s'),
+  /** Peers remembered per swarm; must exceed the fleet size or large fleets lose peers. */
+  max_peers_per_swarm: z._default(z.int().check(z.minimum(10)), 20000),
+})
 
 export type ServerConfig = z.output<typeof serverConfigSchema>
 

@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import * as z from 'zod'
 import { addPin, promoteRollout, removePin, setRollout } from '../manifest/changes.ts'
 import { HttpError, readSmallBody, sendJson } from './http-util.ts'
 import type { PublishContext } from './publish-api.ts'
+import * as z from '../zod.ts'
 
-const group = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
-const target = z.union([z.object({ host: z.string().min(1).max(255) }).strict(), z.object({ group }).strict()])
+const group = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/))
+const hostName = z.string().check(z.minLength(1), z.maxLength(255))
+const target = z.union([z.strictObject({ host: hostName }), z.strictObject({ group })])
 const bodies = {
-  rollout: z.object({ tag: z.string(), percent: z.number().min(0).max(100).optional(), groups: z.array(group).optional() }).strict(),
-  pin: z.union([z.object({ host: z.string().min(1).max(255), tag: z.string() }).strict(), z.object({ group, tag: z.string() }).strict()]),
+  rollout: z.strictObject({ tag: z.string(), percent: z.optional(z.number().check(z.minimum(0), z.maximum(100))), groups: z.optional(z.array(group)) }),
+  pin: z.union([z.strictObject({ host: hostName, tag: z.string() }), z.strictObject({ group, tag: z.string() })]),
   unpin: target,
 }
 
