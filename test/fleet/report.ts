@@ -31,6 +31,9 @@ function rows(result: FleetResult): Row[] {
   for (const p of result.phases) {
     if (p.name === 'rookery') {
       out.push({ label: `${p.label}: current switched`, seconds: p.seconds, phase: p })
+      // How much of that went before a byte could move: the manifest change reaching the host, the .torrent
+      // fetch and the swarm process's start (all hosts at once, which on a small machine queues for CPU).
+      out.push({ label: `${p.label}: download started`, seconds: p.extra.started_download_seconds as Array<number | null>, phase: p })
       out.push({ label: `${p.label}: download complete`, seconds: p.extra.downloaded_seconds as Array<number | null>, phase: p })
     } else {
       const failed = ((p.extra.tracker_errors as number[] | undefined) ?? []).filter((n) => n > 0).length
@@ -84,8 +87,9 @@ export function table(result: FleetResult): string {
   lines.push(
     '',
     'seconds from publish (rookery: the release entry\'s created_at) or from the clients\' start (baselines) to the whole',
-    'file on the host; srv sent: origin seeder + HTTP bytes the server sent in that phase; CPU busy: mean share of all',
-    'cores busy during the phase, whoever used them (steal included); CPU own: share used by the phase\'s clients and server.',
+    'file on the host (rookery\'s "download started": to its swarm\'s first request); srv sent: origin seeder + HTTP bytes',
+    'the server sent in that phase; CPU busy: mean share of all cores busy during the phase, whoever used them (steal',
+    'included); CPU own: share used by the phase\'s clients and server.',
   )
   for (const p of result.phases) {
     const c = p.cpu
