@@ -71,11 +71,19 @@ function put(path: string, content: string | Buffer, mode = 0o644): void {
 // Nor does it bundle what the datacenter swarm turns off (src/swarm/client.ts) or never uses, since every
 // agent loads and runs the download code's top level when a deploy starts, all at once: the DHT, local
 // discovery, UPnP/NAT-PMP (with its XML parsers), WebRTC and WebSocket trackers and peers, SOCKS proxies,
-// and node-fetch (cross-fetch-ponyfill uses Node's own fetch when there is one, as on Node 24). Each stub
-// throws if it is ever constructed, so a setting that would need one fails loudly instead of silently.
+// and node-fetch (cross-fetch-ponyfill uses Node's own fetch when there is one, as on Node 24). Nor what
+// webtorrent loads for features rookery never calls: IP blocklists (load-ip-set, which loads zlib), peer
+// exchange (utPex is off), the MIME table for its streaming server (files are typed
+// application/octet-stream), that server itself, and create-torrent for client.seed() (rookery seeds with
+// client.add; publish and the server still bundle create-torrent for making torrents). Without those five,
+// loading the swarm process's code took 65-76 ms of CPU instead of 81-82, and fork to listening 150-160 ms
+// instead of 170-180 (the swarm processes of all hosts start at once when a release is published).
+// Each stub throws if it is ever constructed, so a setting that would need one fails loudly instead of
+// silently.
 // cross-fetch-ponyfill itself becomes src/swarm/http-fetch.ts, fetch's GET on node:http: a deploy's
 // first request through Node's fetch costs about 80 ms of CPU (its undici and WebAssembly HTTP parser).
-const absent = (what: string) => `class Absent { constructor() { throw new Error('${what} is not in the rookery bundle (turned off in src/swarm/client.ts)') } }`
+const absent = (what: string, why = 'turned off in src/swarm/client.ts') => `class Absent { constructor() { throw new Error('${what} is not in the rookery bundle (${why})') } }`
+const unused = 'rookery does not use it: scripts/package.ts'
 const stubs: Record<string, string> = {
   'utp-native': 'module.exports = {}',
   'fs-native-extensions': "throw new Error('fs-native-extensions is not bundled')",
@@ -86,6 +94,11 @@ const stubs: Record<string, string> = {
   '@thaunknown/simple-websocket': `export default ${absent('the WebSocket tracker client')}`,
   ws: `export const WebSocketServer = ${absent('the WebSocket tracker')}; export default WebSocketServer`,
   socks: `const Absent = ${absent('SOCKS proxying')}; export default { createConnection() { new Absent() }, createUDPFrame() { new Absent() } }`,
+  'load-ip-set': `export default function loadIPSet() { new (${absent('IP blocklists', unused)})() }`,
+  ut_pex: 'export default undefined',
+  'mime/lite.js': "export default { getType: () => null }",
+  'webtorrent-server': `export const NodeServer = ${absent('the webtorrent HTTP server', unused)}; export const BrowserServer = NodeServer`,
+  'webtorrent-create-torrent': `const Absent = ${absent('seeding from files (client.seed)', unused)}; export default function createTorrent() { new Absent() }; export function parseInput() { new Absent() }`,
 }
 const replaced: Record<string, string> = {
   'cross-fetch-ponyfill': join(repo, 'src/swarm/http-fetch.ts'),
@@ -142,6 +155,14 @@ const bundle = await esbuild.build({
         build.onResolve({ filter: new RegExp(`^(${Object.keys(stubs).map(escapeRegExp).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'stub' }))
         build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({ contents: stubs[args.path], loader: 'js' }))
         build.onResolve({ filter: new RegExp(`^(${Object.keys(replaced).map(escapeRegExp).join('|')})$`) }, (args) => ({ path: replaced[args.path]! }))
+        // Only webtorrent's own imports of its streaming server and of create-torrent: rookery's publish and
+        // server keep the real create-torrent.
+        build.onResolve({ filter: /^\.\/lib\/server\.js$/ }, (args) =>
+          /[\\/]webtorrent[\\/]index\.js$/.test(args.importer) ? { path: 'webtorrent-server', namespace: 'stub' } : undefined,
+        )
+        build.onResolve({ filter: /^create-torrent$/ }, (args) =>
+          /[\\/]webtorrent[\\/]index\.js$/.test(args.importer) ? { path: 'webtorrent-create-torrent', namespace: 'stub' } : undefined,
+        )
         build.onResolve({ filter: builtinsAsCommonJs }, (args) =>
           args.kind === 'import-statement' ? { path: args.path.replace(/^node:/, ''), namespace: 'builtin-cjs' } : undefined,
         )
