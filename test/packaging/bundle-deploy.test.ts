@@ -107,7 +107,9 @@ test('the bundled agent polls on its cron schedule, node-cron reading the local 
     `    deploy_to: ${join(root, 'cron', 'srv', 'web')}`,
   ].join('\n'))
   // A zone with a half-hour offset: what node-cron matches is the local time.
-  const agent = new Daemon(['agent', '--config', config], join(root, 'cron.log'), { ...launcher.env.agent, TZ: 'Asia/Kolkata' }, launcher.agentCommand)
+  const recorded = join(root, 'cron-modules.txt')
+  const [node, ...rest] = launcher.agentCommand
+  const agent = new Daemon(['agent', '--config', config], join(root, 'cron.log'), { ...launcher.env.agent, TZ: 'Asia/Kolkata', RECORD_MODULES_TO: recorded }, [node!, '--import', RECORDER, ...rest])
   try {
     await waitFor('four polls', async () => {
       if (agent.child.exitCode !== null) throw new Error(`the bundled agent exited (${agent.child.exitCode}):\n${await readFile(agent.logFile, 'utf8')}`)
@@ -121,4 +123,7 @@ test('the bundled agent polls on its cron schedule, node-cron reading the local 
   // The first poll is the one at start; the cron's come at even seconds, 2 s apart.
   for (const at of polls.slice(1, 4)) assert.ok(at % 2000 < 600, `a poll at ${new Date(at).toISOString()} is not at an even second`)
   for (let i = 2; i < 4; i++) assert.ok(Math.abs(polls[i]! - polls[i - 1]! - 2000) < 600, `polls ${polls.slice(0, 4).map((p) => new Date(p).toISOString()).join(', ')} are not 2 s apart`)
+  // And through the patched path: node-cron's own makes an Intl.DateTimeFormat (and loads ICU) on its ticks.
+  const formatters = (await readFile(recorded, 'utf8')).split('\n').filter((l) => l.startsWith('Intl.DateTimeFormat'))
+  assert.deepEqual(formatters, [], 'the bundled agent made Intl date formatters: node-cron did not take the Date-based path')
 })
