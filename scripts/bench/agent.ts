@@ -151,7 +151,6 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
   // twice), PSS summed (shared pages split between them), and the swarm process alone.
   const samples: Array<{ at: number; rss: number; pss: number; anon: number; cpu: number; processes: number }> = []
   const current = join(dir, 'peak', 'srv', 'web', 'current')
-  let hwm = 0
   let smapsAt = 0
   let smaps = ''
   await waitFor('the agent to activate the 2 GiB release', async () => {
@@ -162,14 +161,14 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
       // The agent and its swarm process, where the download runs: each writes its report.
       for (const pid of processTree(agent.pid)) process.kill(pid, 'SIGUSR2')
     }
-    hwm = (await memory(agent.pid)).hwm
     if (args.smaps && m.rss > smapsAt) {
       smapsAt = m.rss
       smaps = await readFile(`/proc/${agent.pid}/smaps`, 'utf8').catch(() => smaps)
     }
     return stat(current).then(() => true, () => false)
   }, 1_200_000, 200)
-  hwm = (await memory(agent.pid)).hwm
+  // VmHWM only grows: read once, at the end.
+  const hwm = (await memory(agent.pid)).hwm
   const deployCpu = await treeCpuSeconds(agent.pid)
   const finished = Date.now()
   // After the deploy: the seed window ends, the swarm client closes; what does the agent keep?

@@ -3,7 +3,6 @@ import { closeSync, openSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { cpuTicks, processTree } from '../helpers/processes.ts'
 
-
 /** Every process the test bed started and that has not exited: killed on teardown, Ctrl-C or a crash. */
 const live = new Set<ChildProcess>()
 
@@ -160,4 +159,3 @@ export function clientUsage(procs: NsProcess[], before: Array<{ cpuSeconds: numb
     peak_rss_mib_max: Math.round(Math.max(0, ...procs.map((p) => p.usage()?.peakRssMiB ?? 0))),
   }
 }
-
