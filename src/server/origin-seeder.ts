@@ -43,7 +43,11 @@ export class OriginSeeder {
       const size = (await stat(this.#store.tarballPath(app, tag))).size
       if (size !== release.size) throw new Error(`tarball is ${size} bytes, manifest says ${release.size}`)
       const torrentFile = await readFile(this.#store.torrentPath(app, tag))
-      const torrent = await seedTorrent(this.#client, torrentFile, this.#store.releaseDir(app, tag), { skipVerify: true, superSeed: true })
+      // When every piece has gone out once, the hosts can finish among themselves: the origin stopped being
+      // the bottleneck of this rollout, and the time after it is the swarm's relay tail.
+      const onEveryPieceOut = ({ ms }: { ms: number }) =>
+        this.#log.info({ app, tag, ms, uploaded: this.#torrents.get(key)?.uploaded ?? null }, 'origin sent every piece once')
+      const torrent = await seedTorrent(this.#client, torrentFile, this.#store.releaseDir(app, tag), { skipVerify: true, superSeed: true, onEveryPieceOut })
       this.#torrents.set(key, torrent)
       this.#log.info({ app, tag, infohash: release.infohash }, 'origin seeding')
     } catch (err) {

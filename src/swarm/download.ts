@@ -4,7 +4,7 @@ import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { dropCorruptPeers } from './corrupt-peers.ts'
 import { assemblePiecesInPlace, releasePiecesOnceWritten } from './piece-memory.ts'
-import { superSeed } from './super-seed.ts'
+import { superSeed, type SuperSeedOptions } from './super-seed.ts'
 import { verifiedPrefix } from './verified-prefix.ts'
 
 assemblePiecesInPlace()
@@ -202,12 +202,14 @@ export async function seedTorrent(
   client: WebTorrent,
   torrentFile: Buffer,
   dir: string,
-  options: { skipVerify: boolean; announce?: string[]; superSeed?: boolean },
+  options: { skipVerify: boolean; announce?: string[]; superSeed?: boolean; onEveryPieceOut?: SuperSeedOptions['onEveryPieceOut'] },
 ): Promise<Torrent> {
   const parsed = await parseTorrent(torrentFile)
   return new Promise((resolve, reject) => {
     const torrent = client.add(parsed, { ...addOptions(dir, parsed.pieceLength, options.announce), skipVerify: options.skipVerify })
-    if (options.superSeed) superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: SUPER_SEED_WINDOW_MS, offerTimeoutMs: SUPER_SEED_OFFER_TIMEOUT_MS })
+    if (options.superSeed) {
+      superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: SUPER_SEED_WINDOW_MS, offerTimeoutMs: SUPER_SEED_OFFER_TIMEOUT_MS, onEveryPieceOut: options.onEveryPieceOut })
+    }
     torrent.once('error', reject)
     torrent.once('ready', () => resolve(torrent))
     // A seeder whose first announce failed (tracker down or not started yet) would wait 30 minutes.

@@ -27,6 +27,12 @@ export interface SuperSeedOptions {
    * got the piece elsewhere without announcing it, and would otherwise keep the slot forever.
    */
   offerTimeoutMs: number
+  /**
+   * Called once, when every piece has gone out at least once: some peer asked the origin for all of it,
+   * or announced having it. `ms` counts from the first offer. From then on the hosts can finish without
+   * the origin; the time they take after it is the swarm's relay tail (docs/performance.md).
+   */
+  onEveryPieceOut?: (info: { ms: number }) => void
 }
 
 export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void {
@@ -34,6 +40,17 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   let held: Uint32Array | undefined
   const counts = () => (held ??= new Uint32Array(torrent.pieces.length))
   const lengthOf = (index: number) => (index === torrent.pieces.length - 1 ? torrent.lastPieceLength : torrent.pieceLength)
+  let firstOfferAt = 0
+  /** Pieces that went out at least once (asked for in full, or announced by a peer), and how many. */
+  let out: Uint8Array | undefined
+  let outCount = 0
+  const wentOut = (index: number) => {
+    out ??= new Uint8Array(torrent.pieces.length)
+    if (out[index]) return
+    out[index] = 1
+    outCount++
+    if (outCount === torrent.pieces.length) options.onEveryPieceOut?.({ ms: Date.now() - firstOfferAt })
+  }
 
   torrent.on('wire', (wire: SeedWire) => {
     // The torrent's own web seed (its url-list) is a wire too, holding every piece: not a peer to feed.
@@ -56,6 +73,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
         const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i))
         if (index < 0) return
         offers.set(index, { at: Date.now(), asked: new Map() })
+        firstOfferAt ||= Date.now()
         counts()[index]!++
         have(index)
       }
@@ -87,6 +105,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     const peerGot = (index: number) => {
       if (index < 0 || index >= torrent.pieces.length || peerHas.has(index)) return
       peerHas.add(index)
+      wentOut(index)
       // Already counted while offered or delivering; counted now otherwise (it came from another peer).
       if (!offers.delete(index) && !delivering.delete(index)) counts()[index]!++
     }
@@ -107,6 +126,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       if (bytes < lengthOf(index)) return
       offers.delete(index)
       delivering.add(index)
+      wentOut(index)
       offerMore()
     })
     wire.once('close', () => {

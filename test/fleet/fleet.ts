@@ -94,6 +94,8 @@ export interface FleetContext {
   /** Server's origin seeder + webseed byte counters now. */
   serverSent(): Promise<number>
   serverCpuSeconds(): number
+  /** The server's JSON log lines so far. */
+  serverLog(): Promise<Array<Record<string, unknown>>>
 }
 
 const TOKEN = 'fleet-bench-token-0123456789'
@@ -182,6 +184,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
       launcher,
       release: undefined as unknown as FleetContext['release'],
       serverCpuSeconds: () => srv.usage()?.cpuSeconds ?? 0,
+      serverLog: () => srv.jsonLines(),
       serverSent: async () => {
         const res = await runInNs(serverHost.ns, ['curl', '-sS', '--max-time', '10', `${serverUrl}/api/v1/stats`], 15_000)
         if (res.code !== 0) throw new Error(`GET ${serverUrl}/api/v1/stats failed: ${res.stderr.trim()}`)

@@ -111,6 +111,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
   await Promise.all(agents.map((a) => a.stop(15_000)))
   const logs = await Promise.all(agents.map((a) => a.jsonLines()))
   const pick = (lines: Array<Record<string, unknown>>, msg: string) => lines.find((l) => l.msg === msg && l.tag === o.tag)
+  const everyPieceOut = (await ctx.serverLog()).find((l) => l.msg === 'origin sent every piece once' && l.tag === o.tag)
   const missing = agents.map((_, i) => i).filter((i) => switched[i] === null)
   if (missing.length > 0) opts.log(`# rookery: ${missing.length} hosts did not switch: ${missing.map((i) => ctx.agents[i]!.ns).join(' ')}`)
   return {
@@ -131,6 +132,8 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
       uploaded: logs.map((l) => (pick(l, 'seed window over')?.uploaded as number | undefined) ?? null),
       deploy_failures: logs.map((l) => l.filter((x) => x.msg === 'deploy failed').length),
       digests_identical: digests.map((d) => d === expected),
+      // When the origin's last first copy went out (its log): what comes after is the hosts' relay tail.
+      origin_every_piece_out: everyPieceOut ? { seconds: seconds(Date.parse(everyPieceOut.time as string) - t0), uploaded: everyPieceOut.uploaded as number | null } : null,
     },
   }
 }

@@ -98,6 +98,15 @@ export function table(result: FleetResult): string {
         `machine ${Math.round(c.mean_busy * 100)}% busy (p90 ${Math.round(c.p90_busy * 100)}%, steal ${Math.round(c.mean_steal * 100)}%); files identical: ${p.identical}`,
     )
     lines.push(`  -> ${cpuVerdict(p)}`)
+    const out = p.extra.origin_every_piece_out as { seconds: number; uploaded: number | null } | null | undefined
+    if (p.name === 'rookery' && out) {
+      const median = stats(p.seconds).median
+      const sent = out.uploaded === null ? '' : ` (it had sent ${(out.uploaded / result.release.size).toFixed(2)} x F by then)`
+      lines.push(
+        `  -> the origin had sent every piece once ${out.seconds.toFixed(1)} s after the publish${sent}; ` +
+          `the median host switched ${median === null ? '-' : (median - out.seconds).toFixed(1)} s after that (the hosts' relay tail)`,
+      )
+    }
   }
   return lines.join('\n')
 }

@@ -165,3 +165,47 @@ describe('super-seeding offers that are never asked for', { timeout: 30_000 }, (
     }
   })
 })
+
+describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () => {
+  test('is reported once, when the last piece was asked for in full or announced by a peer, not before', async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
+    const client = createSwarmClient({ torrentPort: 0 })
+    const peers: RawPeer[] = []
+    const reports: Array<{ ms: number }> = []
+    try {
+      const made = await writeRelease(tmp)
+      await whenListening(client, 0)
+      await seedTorrent(client, made.torrent, tmp, { skipVerify: true, superSeed: true, onEveryPieceOut: (info) => reports.push(info) })
+      const a = new RawPeer(client.torrentPort, made.infoHash, true)
+      peers.push(a)
+      await waitFor('the first offers', () => a.offered.length >= 2, 5000)
+      a.wire.interested()
+      await waitFor('the seeder to unchoke', () => !a.wire.peerChoking, 5000)
+      // Peer a asks for all of every piece it is offered, until 15 of the 16 have gone out.
+      const asked = new Set<number>()
+      while (asked.size < PIECES - 1) {
+        await waitFor('an offer not yet asked for', () => a.offered.some((i) => !asked.has(i)), 5000)
+        const index = a.offered.find((i) => !asked.has(i))!
+        asked.add(index)
+        const length = index === PIECES - 1 ? CONTENT.length - index * PIECE : PIECE
+        await Promise.all(Array.from({ length: Math.ceil(length / BLOCK) }, (_, k) => a.request(index, k * BLOCK, Math.min(BLOCK, length - k * BLOCK))))
+      }
+      await new Promise((r) => setTimeout(r, 200))
+      assert.equal(reports.length, 0, 'not reported while a piece has not gone out')
+      // The last piece reaches the swarm another way: a second peer announces it.
+      const last = Array.from({ length: PIECES }, (_, i) => i).find((i) => !asked.has(i))!
+      const b = new RawPeer(client.torrentPort, made.infoHash, true)
+      peers.push(b)
+      await waitFor('the second peer to get offers', () => b.offered.length >= 1, 5000)
+      b.wire.have(last)
+      await waitFor('the report', () => reports.length > 0, 5000)
+      await new Promise((r) => setTimeout(r, 200))
+      assert.equal(reports.length, 1, 'reported once')
+      assert.ok(reports[0]!.ms >= 0 && reports[0]!.ms < 30_000, `ms from the first offer: ${reports[0]!.ms}`)
+    } finally {
+      for (const p of peers) p.close()
+      await destroySwarmClient(client)
+      await rm(tmp, { recursive: true, force: true })
+    }
+  })
+})
