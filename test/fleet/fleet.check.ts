@@ -52,6 +52,11 @@ test(`${HOSTS} namespaced hosts activate identical files, mostly from each other
     assert.equal(failed, 0, `${b.name}: announces to the rookery tracker failed on ${failed} hosts: ${String(b.extra.tracker_error_sample)}`)
   }
 
+  // The origin seeder logs when every piece has gone out once (the hosts could then finish without it).
+  const out = rookery.extra.origin_every_piece_out as { seconds: number; uploaded: number | null } | null
+  assert.ok(out, 'the server never logged "origin sent every piece once"')
+  assert.ok(out.uploaded !== null && out.uploaded > 0 && out.uploaded <= rookery.server_sent_bytes, `origin bytes at that point: ${out.uploaded}`)
+
   // Hosts received HOSTS x size in all. If the server (origin seeder + webseed) sent less than half of
   // that, peers sent the rest, so at least one host got most of its bytes from peers.
   const received = HOSTS * result.release.size
