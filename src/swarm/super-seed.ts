@@ -29,8 +29,9 @@ export interface SuperSeedOptions {
   offerTimeoutMs: number
   /**
    * Called once, when every piece has gone out at least once: some peer asked the origin for all of it,
-   * or announced having it. `ms` counts from the first offer. From then on the hosts can finish without
-   * the origin; the time they take after it is the swarm's relay tail (docs/performance.md).
+   * or announced having it. `ms` counts from the first offer (0 if hosts announced every piece before any
+   * was offered). From then on the hosts can finish without the origin; the time they take after it is
+   * the swarm's relay tail (docs/performance.md).
    */
   onEveryPieceOut?: (info: { ms: number }) => void
 }
@@ -49,7 +50,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     if (out[index]) return
     out[index] = 1
     outCount++
-    if (outCount === torrent.pieces.length) options.onEveryPieceOut?.({ ms: Date.now() - firstOfferAt })
+    if (outCount === torrent.pieces.length) options.onEveryPieceOut?.({ ms: firstOfferAt ? Date.now() - firstOfferAt : 0 })
   }
 
   torrent.on('wire', (wire: SeedWire) => {
