@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises'
 import { test } from 'node:test'
 import { runFleet, PHASES } from './fleet.ts'
 import { namespacesWithPrefix } from './netns.ts'
+import type { EveryPieceOut } from './phase-rookery.ts'
 import { table, writeReport } from './report.ts'
 
 const HOSTS = 6
@@ -53,7 +54,7 @@ test(`${HOSTS} namespaced hosts activate identical files, mostly from each other
   }
 
   // The origin seeder logs when every piece has gone out once (the hosts could then finish without it).
-  const out = rookery.extra.origin_every_piece_out as { seconds: number; uploaded: number | null } | null
+  const out = rookery.extra.origin_every_piece_out as EveryPieceOut | null
   assert.ok(out, 'the server never logged "origin sent every piece once"')
   assert.ok(out.uploaded !== null && out.uploaded > 0 && out.uploaded <= rookery.server_sent_bytes, `origin bytes at that point: ${out.uploaded}`)
 

@@ -25,6 +25,14 @@ interface Options {
  * is the release's `created_at` in the manifest: the server sets it just before the manifest is written,
  * so no agent can have seen the release earlier.
  */
+/** The rookery phase's `extra.origin_every_piece_out`: from the server's "origin sent every piece once" line. */
+export interface EveryPieceOut {
+  /** From the publish. */
+  seconds: number
+  /** What the origin had uploaded by then. */
+  uploaded: number | null
+}
+
 export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseResult | undefined> {
   const { opts, workDir } = ctx
   const agents: NsProcess[] = []
@@ -133,7 +141,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
       deploy_failures: logs.map((l) => l.filter((x) => x.msg === 'deploy failed').length),
       digests_identical: digests.map((d) => d === expected),
       // When the origin's last first copy went out (its log): what comes after is the hosts' relay tail.
-      origin_every_piece_out: everyPieceOut ? { seconds: seconds(Date.parse(everyPieceOut.time as string) - t0), uploaded: everyPieceOut.uploaded as number | null } : null,
+      origin_every_piece_out: (everyPieceOut ? { seconds: seconds(Date.parse(everyPieceOut.time as string) - t0), uploaded: everyPieceOut.uploaded as number | null } : null) satisfies EveryPieceOut | null,
     },
   }
 }

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FleetResult } from './fleet.ts'
+import type { EveryPieceOut } from './phase-rookery.ts'
 
 export interface Stats {
   done: number
@@ -98,7 +99,7 @@ export function table(result: FleetResult): string {
         `machine ${Math.round(c.mean_busy * 100)}% busy (p90 ${Math.round(c.p90_busy * 100)}%, steal ${Math.round(c.mean_steal * 100)}%); files identical: ${p.identical}`,
     )
     lines.push(`  -> ${cpuVerdict(p)}`)
-    const out = p.extra.origin_every_piece_out as { seconds: number; uploaded: number | null } | null | undefined
+    const out = p.extra.origin_every_piece_out as EveryPieceOut | null | undefined
     if (p.name === 'rookery' && out) {
       const median = stats(p.seconds).median
       const sent = out.uploaded === null ? '' : ` (it had sent ${(out.uploaded / result.release.size).toFixed(2)} x F by then)`
