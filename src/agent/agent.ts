@@ -55,6 +55,9 @@ export class Agent {
   /** The swarm process, from a download until the end of its seed windows. */
   #swarm: Swarm | undefined
   #swarmClosing: Promise<void> | undefined
+  /** Until when a swarm process started early (a release is being uploaded) stays open unused. */
+  #swarmWantedUntil = 0
+  #swarmWantedTimer: NodeJS.Timeout | undefined
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
   #again = false
@@ -126,6 +129,7 @@ export class Agent {
         backoffMs: this.#config.retry_backoff,
         signal: this.#stopping.signal,
         onChange: () => void this.reconcile(this.#config.seed_window),
+        onPublishing: (app) => this.#startSwarmEarly(app),
       })
     }
     // node-cron writes coloured lines of its own to stdout, which would break the JSON log. A skipped or
@@ -169,6 +173,7 @@ export class Agent {
     this.#reporter?.stop()
     this.#metricsServer?.close()
     await this.#task?.destroy()
+    clearTimeout(this.#swarmWantedTimer)
     await this.#running?.catch(() => undefined)
     const swarm = this.#swarm
     this.#swarm = undefined
@@ -243,6 +248,7 @@ export class Agent {
     try {
       this.#checkSignature(app.name, action.release)
       if (action.kind === 'install') {
+        this.#swarmWantedUntil = 0 // an early start has done its job; the seed window keeps the swarm now
         const [{ installRelease }, swarm] = await Promise.all([import('./install.ts'), this.#openSwarm()])
         await installRelease(ctx, swarm, app, action.release)
       } else {
@@ -304,12 +310,32 @@ export class Agent {
   }
 
   /**
-   * Closes the swarm process when nothing uses it: no pass running (it may be about to download) and no
-   * torrent in its seed window. Called when a pass ends and when a seed window ends.
+   * A release of `app` is being uploaded: starts the swarm process now, so that it is listening when the
+   * release is published (its start is most of a deploy's delay, more so on a busy host), and keeps it
+   * for `early_swarm_start` if no deploy comes.
+   */
+  #startSwarmEarly(app: string): void {
+    const window = this.#config.early_swarm_start
+    if (window === 0 || !this.#config.apps.some((a) => a.name === app) || this.#stopping.signal.aborted) return
+    this.#log.info({ app, swarm_running: this.#swarm !== undefined }, 'a release is being published: starting the swarm process')
+    this.#swarmWantedUntil = Date.now() + window
+    clearTimeout(this.#swarmWantedTimer)
+    this.#swarmWantedTimer = setTimeout(() => {
+      this.#swarmWantedUntil = 0
+      this.#closeSwarmIfIdle()
+    }, window)
+    this.#openSwarm().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'starting the swarm process failed'))
+  }
+
+  /**
+   * Closes the swarm process when nothing uses it: no pass running (it may be about to download), no
+   * torrent in its seed window, and not started early for a release still uploading. Called when a pass
+   * ends, when a seed window ends, and when an early start's window ends.
    */
   #closeSwarmIfIdle(): void {
     const swarm = this.#swarm
     if (!swarm || this.#running || swarm.dirs.length > 0 || this.#stopping.signal.aborted) return
+    if (Date.now() < this.#swarmWantedUntil) return
     this.#swarm = undefined
     this.#swarmClosing = swarm.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'closing the swarm process failed'))
   }

@@ -29,6 +29,12 @@ export const agentConfigSchema = z
      * hosts start within moments of a publish. 0 turns it off (cron polls only).
      */
     long_poll: z.prefault(duration, '30s'),
+    /**
+     * When the long-poll says a release of one of this host's apps is being uploaded, start the swarm
+     * process then, so it is ready when the release is published; closed again if none comes within this
+     * long. 0: start it when the manifest changes.
+     */
+    early_swarm_start: z.prefault(duration, '2m'),
     /** Each scheduled poll waits a random delay up to this, so a fleet does not poll in lockstep. */
     jitter: z.prefault(duration, '0s'),
     /** Keep seeding a release for this long after it was activated. */

@@ -1,3 +1,4 @@
+import { PUBLISHING_HEADER } from '../manifest/manifest.ts'
 import { httpGet } from './fetch.ts'
 import { retryDelayMs } from './plan.ts'
 
@@ -12,11 +13,13 @@ export interface WatchOptions {
   signal: AbortSignal
   /** Called when the manifest's ETag changed (not for the first answer). */
   onChange: () => void
+  /** Called when the server says a release of `app` is being uploaded (it is not in the manifest yet). */
+  onPublishing: (app: string) => void
 }
 
 /**
  * Long-polls the manifest (`?wait=`, `If-None-Match`) until `signal` aborts, calling `onChange` when it
- * changes. A server that answers at once instead of holding the request (a static copy of the
+ * changes and `onPublishing` when the server says a release is being uploaded. A server that answers at once instead of holding the request (a static copy of the
  * manifest) is asked only every `longPollMs`; failures wait with back-off (the cron polls log them).
  */
 export async function watchManifest(options: WatchOptions): Promise<void> {
@@ -31,11 +34,13 @@ export async function watchManifest(options: WatchOptions): Promise<void> {
       const headers: Record<string, string> = etag ? { 'if-none-match': etag } : {}
       const res = await httpGet(url, { timeoutMs: options.longPollMs + options.requestTimeoutMs, maxBytes: options.maxBytes, signal }, headers)
       failures = 0
+      const publishing = res.headers[PUBLISHING_HEADER]
+      if (typeof publishing === 'string') options.onPublishing(publishing)
       if (res.status === 200) {
         const changed = etag !== undefined && res.headers.etag !== etag
         etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined
         if (changed) options.onChange()
-      } else if (res.status === 304 && Date.now() - started < 1000) {
+      } else if (res.status === 304 && publishing === undefined && Date.now() - started < 1000) {
         pause = options.longPollMs // the server did not hold the request: it does not long-poll
       }
     } catch {

@@ -75,3 +75,9 @@ export function releaseUrls(publicUrl: string, app: string, tag: string, tarball
     tarball: `${base}/releases/${encodeURIComponent(app)}/${encodeURIComponent(tag)}/${encodeURIComponent(tarball)}`,
   }
 }
+
+/**
+ * Header on a long-poll answer (`/manifest?wait=`) sent when a publish upload of this app started: the
+ * release is on its way, and hosts can get ready (start their swarm process) before it is in the manifest.
+ */
+export const PUBLISHING_HEADER = 'x-rookery-publishing'

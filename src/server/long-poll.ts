@@ -1,15 +1,19 @@
 import type { ServerResponse } from 'node:http'
 
+/** Answers a held request from the manifest as it is then; `publishing` names an app whose upload started. */
+export type WaiterAnswer = (res: ServerResponse, publishing?: string) => void
+
 /**
  * Requests for /manifest?wait=N holding an ETag that is still current: they are answered when the
- * manifest changes (so hosts start a deploy within moments of a publish) or when the wait is over.
+ * manifest changes (so hosts start a deploy within moments of a publish), when a publish upload starts
+ * (so hosts get ready while the tarball arrives), or when the wait is over.
  * The cron poll stays the fallback; this only shortens the delay.
  */
 export class ManifestWaiters {
-  readonly #waiting = new Map<ServerResponse, { timer: NodeJS.Timeout; answer: (res: ServerResponse) => void }>()
+  readonly #waiting = new Map<ServerResponse, { timer: NodeJS.Timeout; answer: WaiterAnswer }>()
 
-  /** Holds `res` until release() or `waitMs`, then calls `answer(res)` (which reads the manifest then). */
-  hold(res: ServerResponse, waitMs: number, answer: (res: ServerResponse) => void): void {
+  /** Holds `res` until release(), publishing() or `waitMs`, then calls `answer` (which reads the manifest then). */
+  hold(res: ServerResponse, waitMs: number, answer: WaiterAnswer): void {
     const timer = setTimeout(() => {
       this.#waiting.delete(res)
       answer(res)
@@ -23,11 +27,23 @@ export class ManifestWaiters {
 
   /** Answers every held request now (the manifest changed). */
   release(): void {
+    this.#answerAll()
+  }
+
+  /**
+   * Answers every held request now, naming `app`: its release is being uploaded. The hosts poll again at
+   * once and are held until the manifest changes.
+   */
+  publishing(app: string): void {
+    this.#answerAll(app)
+  }
+
+  #answerAll(publishing?: string): void {
     const held = [...this.#waiting]
     this.#waiting.clear()
     for (const [res, { timer, answer }] of held) {
       clearTimeout(timer)
-      answer(res)
+      answer(res, publishing)
     }
   }
 

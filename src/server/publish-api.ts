@@ -24,6 +24,8 @@ export interface PublishContext {
   maxUploadSize: number
   /** app/tag pairs being uploaded now: a second upload of the same tag must not race the first on disk. */
   uploading: Set<string>
+  /** A release of `app` that becomes current for every host started uploading (long-polling hosts get ready). */
+  announceUpload: (app: string) => void
   metrics: ServerMetrics
   log: Logger
 }
@@ -82,6 +84,8 @@ export async function handleUpload(
     throw new HttpError(409, 'ROOKERY_PUBLISH_IN_PROGRESS', `${app} ${tag} is being published by another request: wait for it, then retry`)
   }
   ctx.uploading.add(key)
+  // Not for a staged rollout or --no-activate: most or all hosts would get ready for nothing.
+  if (activate && !rollout) ctx.announceUpload(app)
   const incoming = ctx.store.incomingPath()
   try {
     const { size, digest } = await receiveTarball(req, incoming, ctx.maxUploadSize)

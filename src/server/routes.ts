@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import send from 'send'
+import { PUBLISHING_HEADER } from '../manifest/manifest.ts'
 import { isSafeName, tarballName } from '../release/names.ts'
 import { isAuthorized } from './auth.ts'
 import { HttpError, sendError, sendJson } from './http-util.ts'
@@ -104,9 +105,9 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
  * (long-poll, at most 60 s), when the manifest changes or the wait is over.
  */
 function serveManifest(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, wait: number): void {
-  const send = (target: ServerResponse) => {
+  const send = (target: ServerResponse, publishing?: string) => {
     const { bytes, etag } = ctx.store.document
-    const headers = { ETag: etag, 'Cache-Control': 'no-cache' }
+    const headers = { ETag: etag, 'Cache-Control': 'no-cache', ...(publishing ? { [PUBLISHING_HEADER]: publishing } : {}) }
     const notModified = ifNoneMatch(req.headers['if-none-match'], etag)
     ctx.metrics.manifestRequests.inc({ status: notModified ? '304' : '200' })
     if (notModified) {

@@ -59,6 +59,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     keepReleases: config.keep_releases,
     maxUploadSize: config.max_upload_size,
     uploading: new Set(),
+    announceUpload: (app) => waiters.publishing(app),
     reports: new ReportStore({ maxHosts: config.max_hosts, forgetAfterMs: config.forget_after }),
     agentTokens: config.agent_tokens,
     staleAfterMs: config.stale_after,

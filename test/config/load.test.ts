@@ -196,6 +196,7 @@ describe('agentConfigSchema', () => {
       schedule: '*/10 * * * * *',
       jitter: 0,
       long_poll: 30_000,
+      early_swarm_start: 120_000,
       seed_window: 300_000,
       torrent_port: 6881,
       stall_timeout: 60_000,
