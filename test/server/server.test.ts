@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { request } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { silentLogger } from '../../src/log.ts'
@@ -243,12 +244,51 @@ describe('manifest long-poll', () => {
     const started = Date.now()
     const held = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag } })
     await new Promise((r) => setTimeout(r, 500))
-    assert.equal((await publish('lp1')).status, 201)
+    // Not activated (nor a staged rollout): no "being published" answer first, just the manifest change.
+    assert.equal((await publish('lp1', 'lp1', '?activate=false')).status, 201)
     const res = await held
     assert.equal(res.status, 200)
     assert.notEqual(res.headers.get('etag'), etag)
     assert.ok(((await res.json()) as { apps: { web: { releases: Array<{ tag: string }> } } }).apps.web.releases.some((r) => r.tag === 'lp1'))
     assert.ok(Date.now() - started < 5000)
+  })
+
+  test('?wait is answered, naming the app, when an upload that activates starts; then held until it is published', async () => {
+    const etag = (await fetch(`${base}/manifest`)).headers.get('etag')!
+    const held = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag } })
+    await new Promise((r) => setTimeout(r, 300))
+    // A staged rollout does not tell all hosts to get ready (most would not deploy it).
+    assert.equal((await publish('lp-canary', 'lp-canary', '?rollout_percent=10')).status, 201)
+    const afterCanary = await held
+    assert.equal(afterCanary.status, 200)
+    assert.equal(afterCanary.headers.get('x-rookery-publishing'), null)
+    const etag2 = afterCanary.headers.get('etag')!
+
+    const held2 = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag2 } })
+    await new Promise((r) => setTimeout(r, 300))
+    const t = await tarball('lp2')
+    const body = await readFile(t.path)
+    const uploading = request(`${base}/api/v1/releases/web/lp2`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN}`, 'x-rookery-sha256': t.sha256, 'content-length': body.length },
+    })
+    const uploaded = new Promise<number>((resolve, reject) => {
+      uploading.on('response', (res) => resolve(res.statusCode ?? 0))
+      uploading.on('error', reject)
+    })
+    uploading.write(body.subarray(0, 1000)) // the upload has started; the rest comes later
+    const hinted = await held2
+    assert.equal(hinted.status, 304)
+    assert.equal(hinted.headers.get('x-rookery-publishing'), 'web')
+    assert.equal(hinted.headers.get('etag'), etag2, 'not published yet')
+    const held3 = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag2 } })
+    await new Promise((r) => setTimeout(r, 300))
+    uploading.end(body.subarray(1000))
+    assert.equal(await uploaded, 201)
+    const published = await held3
+    assert.equal(published.status, 200)
+    assert.equal(published.headers.get('x-rookery-publishing'), null)
+    assert.ok(((await published.json()) as { apps: { web: { current: string } } }).apps.web.current === 'lp2')
   })
 
   test('?wait answers 304 when the wait is over, and at once for a stale ETag', async () => {

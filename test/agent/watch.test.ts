@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { test } from 'node:test'
+import { watchManifest } from '../../src/agent/watch.ts'
+
+// A server scripted request by request: the long-poll client's side of the publishing hint.
+test('a long-poll answer naming an uploading app calls onPublishing, and the next poll follows at once', { timeout: 20_000 }, async () => {
+  const requests: Array<{ at: number; ifNoneMatch: string | undefined; url: string }> = []
+  const answers: Array<(req: IncomingMessage, res: ServerResponse) => void> = [
+    (_req, res) => res.writeHead(200, { etag: '"a"' }).end('{}'), // the first answer: the ETag to hold
+    (_req, res) => void setTimeout(() => res.writeHead(304, { etag: '"a"', 'x-rookery-publishing': 'web' }).end(), 50), // an upload of web started
+    (_req, res) => void setTimeout(() => res.writeHead(200, { etag: '"b"' }).end('{}'), 50), // published: the manifest changed
+  ]
+  const server = createServer((req, res) => {
+    requests.push({ at: Date.now(), ifNoneMatch: req.headers['if-none-match'], url: req.url ?? '' })
+    const answer = answers.shift()
+    if (answer) answer(req, res)
+    // Later polls are held until the test ends.
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const stop = new AbortController()
+  const events: string[] = []
+  let changed!: () => void
+  const gotChange = new Promise<void>((resolve) => (changed = resolve))
+  const watching = watchManifest({
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/manifest`,
+    longPollMs: 30_000,
+    requestTimeoutMs: 5000,
+    maxBytes: 1024,
+    backoffMs: 1000,
+    signal: stop.signal,
+    onChange: () => {
+      events.push('changed')
+      changed()
+    },
+    onPublishing: (app) => events.push(`publishing ${app}`),
+  })
+  try {
+    await gotChange
+    assert.deepEqual(events, ['publishing web', 'changed'])
+    assert.equal(requests[1]!.ifNoneMatch, '"a"')
+    assert.equal(requests[2]!.ifNoneMatch, '"a"', 'the hint is not a new manifest: the client keeps its ETag')
+    assert.match(requests[2]!.url, /\?wait=30$/)
+    // A 304 within a second of asking otherwise means "this server does not hold requests" and the client
+    // waits long_poll (30 s here) before asking again; after a hint it must ask again at once.
+    const gap = requests[2]!.at - requests[1]!.at
+    assert.ok(gap < 1000, `the poll after the hint came ${gap} ms after the one before`)
+  } finally {
+    stop.abort()
+    await watching
+    server.closeAllConnections()
+    server.close()
+  }
+})
