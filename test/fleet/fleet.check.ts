@@ -58,6 +58,9 @@ test(`${HOSTS} namespaced hosts activate identical files, mostly from each other
   assert.ok(out, 'the server never logged "origin sent every piece once"')
   assert.ok(out.uploaded !== null && out.uploaded > 0 && out.uploaded <= rookery.server_sent_bytes, `origin bytes at that point: ${out.uploaded}`)
 
+  // The long-poll told every host that the release was uploading, and each started its swarm process then.
+  assert.deepEqual(rookery.extra.early_swarm_start, rookery.seconds.map(() => true), 'hosts that did not start their swarm process during the upload')
+
   // Hosts received HOSTS x size in all. If the server (origin seeder + webseed) sent less than half of
   // that, peers sent the rest, so at least one host got most of its bytes from peers.
   const received = HOSTS * result.release.size

@@ -140,6 +140,10 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
       uploaded: logs.map((l) => (pick(l, 'seed window over')?.uploaded as number | undefined) ?? null),
       deploy_failures: logs.map((l) => l.filter((x) => x.msg === 'deploy failed').length),
       digests_identical: digests.map((d) => d === expected),
+      // Hosts that started their swarm process when the long-poll said the upload had begun (before t0).
+      early_swarm_start: logs.map((l) => l.some((x) => x.msg === 'a release is being published: starting the swarm process' && x.app === o.app)),
+      // The table counts from the release entry; this is how long `rookery publish` ran before it.
+      entry_after_publish_start_seconds: seconds(t0 - publishStarted),
       // When the origin's last first copy went out (its log): what comes after is the hosts' relay tail.
       origin_every_piece_out: (everyPieceOut ? { seconds: seconds(Date.parse(everyPieceOut.time as string) - t0), uploaded: everyPieceOut.uploaded as number | null } : null) satisfies EveryPieceOut | null,
     },

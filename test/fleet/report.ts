@@ -108,6 +108,16 @@ export function table(result: FleetResult): string {
           `the median host switched ${median === null ? '-' : (median - out.seconds).toFixed(1)} s after that (the hosts' relay tail)`,
       )
     }
+    const before = p.extra.entry_after_publish_start_seconds as number | undefined
+    if (p.name === 'rookery' && before !== undefined) {
+      const { median, max } = stats(p.seconds)
+      const early = ((p.extra.early_swarm_start as boolean[] | undefined) ?? []).filter(Boolean).length
+      const at = (s: number | null) => (s === null ? '-' : `${(before + s).toFixed(1)} s (${((before + s) / bound).toFixed(2)} x F/C)`)
+      lines.push(
+        `  -> from the start of \`rookery publish\` (pack, hash, upload; the entry came ${before.toFixed(1)} s after it): median host switched at ${at(median)}, ` +
+          `last at ${at(max)}; ${early}/${p.seconds.length} hosts started their swarm process during the upload`,
+      )
+    }
   }
   return lines.join('\n')
 }
