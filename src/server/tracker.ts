@@ -1,6 +1,7 @@
-import { Server as TrackerServer } from 'bittorrent-tracker'
+import type { Server as TrackerServer } from 'bittorrent-tracker'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../log.ts'
+import { FleetTrackerServer } from './tracker-peers.ts'
 
 export interface TrackerOptions {
   /** Re-announce interval handed to peers, in ms. */
@@ -23,7 +24,7 @@ export class Tracker {
 
   constructor(options: TrackerOptions) {
     this.#log = options.log
-    this.#server = new TrackerServer({
+    this.#server = new FleetTrackerServer({
       http: false,
       udp: false,
       ws: false,
