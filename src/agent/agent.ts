@@ -128,7 +128,10 @@ export class Agent {
         maxBytes: MAX_MANIFEST_BYTES,
         backoffMs: this.#config.retry_backoff,
         signal: this.#stopping.signal,
-        onChange: () => void this.reconcile(this.#config.seed_window),
+        onChange: (body, etag) => {
+          this.#poller.offer(body, etag)
+          void this.reconcile(this.#config.seed_window)
+        },
         onPublishing: (app) => this.#startSwarmEarly(app),
       })
     }

@@ -62,21 +62,49 @@ export class ManifestPoller {
   readonly #options: FetchOptions
   #etag: string | undefined
   #manifest: Manifest | undefined
+  /** A newer document the long-poll brought, for the next poll to use instead of asking again. */
+  #offered: { body: Buffer; etag: string | undefined } | undefined
 
   constructor(url: string, options: FetchOptions) {
     this.url = url
     this.#options = options
   }
 
-  /** Fetches the manifest; `changed` is false on a 304. */
+  /**
+   * The manifest as the long-poll just received it (a 200): the next poll uses it instead of downloading
+   * it again, so a publish costs each host one download of the manifest, not two. A later offer replaces
+   * an unused one; a document that does not validate is left to the next poll, which then fetches it and
+   * reports the error.
+   */
+  offer(body: Buffer, etag: string | undefined): void {
+    this.#offered = { body, etag }
+  }
+
+  /** Fetches the manifest (or takes the offered one); `changed` is false on a 304 or the same ETag. */
   async poll(): Promise<{ manifest: Manifest; changed: boolean }> {
+    const offered = this.#offered
+    this.#offered = undefined
+    if (offered) {
+      try {
+        const changed = offered.etag === undefined || offered.etag !== this.#etag || !this.#manifest
+        return { manifest: this.#accept(offered.body, offered.etag), changed }
+      } catch {
+        // fetched below, where a bad document is reported
+      }
+    }
     const headers: Record<string, string> = this.#etag && this.#manifest ? { 'if-none-match': this.#etag } : {}
     const res = await httpGet(this.url, this.#options, headers)
     if (res.status === 304 && this.#manifest) return { manifest: this.#manifest, changed: false }
     if (res.status !== 200) throw new UnavailableError('ROOKERY_MANIFEST_STATUS', `GET ${this.url}: answered ${res.status}`)
+    const etag = res.headers.etag
+    return { manifest: this.#accept(res.body, typeof etag === 'string' ? etag : undefined), changed: true }
+  }
+
+  /** Parses and checks a manifest document, and keeps it as the last good one. */
+  #accept(body: Buffer, etag: string | undefined): Manifest {
     let data: unknown
     try {
-      data = JSON.parse(res.body.toString('utf8'))
+      data = JSON.parse(body.toString('utf8'))
     } catch {
       throw new UnavailableError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: the answer is not JSON`)
     }
@@ -85,9 +113,8 @@ export class ManifestPoller {
       const issue = parsed.error.issues[0]
       throw new UnavailableError('ROOKERY_BAD_MANIFEST', `GET ${this.url}: not a rookery manifest (${issue?.path.join('.')}: ${issue?.message})`)
     }
-    const etag = res.headers.etag
-    this.#etag = typeof etag === 'string' ? etag : undefined
+    this.#etag = etag
     this.#manifest = parsed.data
-    return { manifest: parsed.data, changed: true }
+    return parsed.data
   }
 }

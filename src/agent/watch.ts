@@ -11,8 +11,8 @@ export interface WatchOptions {
   maxBytes: number
   backoffMs: number
   signal: AbortSignal
-  /** Called when the manifest's ETag changed (not for the first answer). */
-  onChange: () => void
+  /** Called with the new document when the manifest's ETag changed (not for the first answer). */
+  onChange: (body: Buffer, etag: string | undefined) => void
   /** Called when the server says a release of `app` is being uploaded (it is not in the manifest yet). */
   onPublishing: (app: string) => void
 }
@@ -39,7 +39,7 @@ export async function watchManifest(options: WatchOptions): Promise<void> {
       if (res.status === 200) {
         const changed = etag !== undefined && res.headers.etag !== etag
         etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined
-        if (changed) options.onChange()
+        if (changed) options.onChange(res.body, etag)
       } else if (res.status === 304 && publishing === undefined && Date.now() - started < 1000) {
         pause = options.longPollMs // the server did not hold the request: it does not long-poll
       }

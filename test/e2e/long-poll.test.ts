@@ -24,6 +24,8 @@ test('a host starts deploying within moments of a publish, through the long-poll
     await waitFor('v1 at start (the agent polls once when it starts)', async () => (await current()).endsWith('/v1'), 30_000)
     await new Promise((r) => setTimeout(r, 1000)) // the long-poll is now waiting with v1's ETag
 
+    const manifestDownloads = async () => Number(/rookery_manifest_requests_total\{status="200"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN)
+    const downloadsBefore = await manifestDownloads()
     await writeFile(join(source, 'index.html'), 'v2')
     await publishRelease(url, token, source, 'v2')
     const published = Date.now()
@@ -33,6 +35,9 @@ test('a host starts deploying within moments of a publish, through the long-poll
     const started = (await agent.logLines()).find((l) => l.msg === 'download started' && l.tag === 'v2')
     assert.ok(started, 'no download of v2 logged')
     assert.ok(Date.parse(String(started.time)) - published < 3000, 'the download did not start within 3 s of the publish')
+    // Full manifest answers during the publish: one to `rookery publish` (it checks the tag is new) and one
+    // to the agent's long-poll, whose document the deploy then uses instead of downloading it again.
+    assert.equal(await manifestDownloads() - downloadsBefore, 2)
   } finally {
     assert.equal(await agent?.stop(), 0)
     await server.stop()
