@@ -19,8 +19,9 @@ export interface WatchOptions {
 
 /**
  * Long-polls the manifest (`?wait=`, `If-None-Match`) until `signal` aborts, calling `onChange` when it
- * changes and `onPublishing` when the server says a release is being uploaded. A server that answers at once instead of holding the request (a static copy of the
- * manifest) is asked only every `longPollMs`; failures wait with back-off (the cron polls log them).
+ * changes and `onPublishing` when the server says a release is being uploaded. A server that answers at
+ * once instead of holding the request (a static copy of the manifest) is asked only every `longPollMs`;
+ * failures wait with back-off (the cron polls log them).
  */
 export async function watchManifest(options: WatchOptions): Promise<void> {
   const url = `${options.url}?wait=${Math.round(options.longPollMs / 1000)}`

@@ -28,7 +28,7 @@ export class FleetTrackerServer extends TrackerServer {
     params.compact = -1
     super._onAnnounce(params, (err, response) => {
       params.compact = 1
-      if (err || !response) return cb(err)
+      if (err || !response) return cb(err ?? new Error('the tracker gave no answer'))
       const { v4, v6 } = compactPeers(response.peers as TrackerPeer[])
       cb(null, { ...response, peers: v4, peers6: v6 })
     })
