@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
 import { request, type ClientRequest } from 'node:http'
-import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { sha256File } from '../../src/release/hash.ts'
 import { packDirectory } from '../../src/release/pack.ts'
 import { Daemon, waitFor } from '../helpers/processes.ts'
-import { deployDir, publishRelease, startServerProcess, writeAgentConfig } from '../helpers/fleet.ts'
+import { deployDir, serverWithFirstRelease, writeAgentConfig } from '../helpers/fleet.ts'
 
 const TOKEN = 'early-start-token-0123456789'
 
@@ -51,17 +50,11 @@ async function tarball(root: string, name: string, content: string): Promise<{ b
 
 // The agent's cron is hourly: everything here comes through the long-poll.
 test('a host starts its swarm process while a release of its app uploads, deploys with it, and closes one no release used', { timeout: 120_000 }, async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rookery-early-start-'))
-  const { server, url } = await startServerProcess(root, TOKEN)
-  const source = join(root, 'build')
-  await mkdir(source)
+  const { root, server, url } = await serverWithFirstRelease('rookery-early-start-', TOKEN)
   let agent: Daemon | undefined
   try {
-    await writeFile(join(source, 'index.html'), 'v1')
-    await publishRelease(url, TOKEN, source, 'v1')
     // No seed window: the swarm process closes after each deploy, so each start shows in the log.
-    const config = await writeAgentConfig(root, 'host', url, ['long_poll: 30s', 'seed_window: 0s', 'early_swarm_start: 3s'])
-    await writeFile(config, (await readFile(config, 'utf8')).replace('schedule: "* * * * * *"', 'schedule: "0 0 * * * *"'))
+    const config = await writeAgentConfig(root, 'host', url, ['long_poll: 30s', 'seed_window: 0s', 'early_swarm_start: 3s', 'schedule: "0 0 * * * *"'])
     agent = new Daemon(['agent', '--config', config], join(root, 'agent.log'))
     const log = async (msg: string) => (await agent!.logLines()).filter((l) => l.msg === msg)
     const current = () => readlink(join(deployDir(root, 'host'), 'current')).catch(() => '')

@@ -1,24 +1,17 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readlink, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { Daemon, waitFor } from '../helpers/processes.ts'
-import { deployDir, publishRelease, startServerProcess, writeAgentConfig } from '../helpers/fleet.ts'
+import { deployDir, publishRelease, serverWithFirstRelease, writeAgentConfig } from '../helpers/fleet.ts'
 
 // With an hourly cron, only the long-poll can explain a host switching seconds after a publish.
 test('a host starts deploying within moments of a publish, through the long-poll', { timeout: 90_000 }, async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rookery-long-poll-'))
   const token = 'long-poll-token-0123456789'
-  const { server, url } = await startServerProcess(root, token)
-  const source = join(root, 'build')
-  await mkdir(source)
+  const { root, server, url, source } = await serverWithFirstRelease('rookery-long-poll-', token)
   let agent: Daemon | undefined
   try {
-    await writeFile(join(source, 'index.html'), 'v1')
-    await publishRelease(url, token, source, 'v1')
-    const config = await writeAgentConfig(root, 'host', url, ['long_poll: 30s'])
-    await writeFile(config, (await import('node:fs/promises').then((fs) => fs.readFile(config, 'utf8'))).replace('schedule: "* * * * * *"', 'schedule: "0 0 * * * *"'))
+    const config = await writeAgentConfig(root, 'host', url, ['long_poll: 30s', 'schedule: "0 0 * * * *"'])
     agent = new Daemon(['agent', '--config', config], join(root, 'agent.log'))
     const current = () => readlink(join(deployDir(root, 'host'), 'current')).catch(() => '')
     await waitFor('v1 at start (the agent polls once when it starts)', async () => (await current()).endsWith('/v1'), 30_000)

@@ -1,4 +1,5 @@
-import { writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Daemon, freePort, runRookery, waitFor } from './processes.ts'
 
@@ -13,16 +14,18 @@ export async function startServerProcess(root: string, token: string, extra: str
   return { server, url, port }
 }
 
-/** Writes an agent config for one app `web` deploying to <root>/<name>/srv/web; returns its path. */
+/**
+ * Writes an agent config for one app `web` deploying to <root>/<name>/srv/web; returns its path. A line of
+ * `extra` replaces the default of the same key.
+ */
 export async function writeAgentConfig(root: string, name: string, server: string, extra: string[] = [], appExtra: string[] = []): Promise<string> {
   const file = join(root, `${name}.yaml`)
+  const keyOf = (line: string) => line.slice(0, line.indexOf(':'))
+  const defaults = ['torrent_port: 0', 'request_timeout: 2s', 'schedule: "* * * * * *"', 'retry_backoff: 1s']
   await writeFile(file, [
     `server: ${server}`,
     `state_dir: ${join(root, name, 'state')}`,
-    'torrent_port: 0',
-    'request_timeout: 2s',
-    'schedule: "* * * * * *"',
-    'retry_backoff: 1s',
+    ...defaults.filter((line) => !extra.some((e) => keyOf(e) === keyOf(line))),
     ...extra,
     'apps:',
     '  - name: web',
@@ -34,6 +37,17 @@ export async function writeAgentConfig(root: string, name: string, server: strin
 
 export function deployDir(root: string, name: string): string {
   return join(root, name, 'srv', 'web')
+}
+
+/** A `rookery server` process with web/v1 published from <root>/build (index.html "v1"). */
+export async function serverWithFirstRelease(prefix: string, token: string): Promise<{ root: string; server: Daemon; url: string; source: string }> {
+  const root = await mkdtemp(join(tmpdir(), prefix))
+  const { server, url } = await startServerProcess(root, token)
+  const source = join(root, 'build')
+  await mkdir(source)
+  await writeFile(join(source, 'index.html'), 'v1')
+  await publishRelease(url, token, source, 'v1')
+  return { root, server, url, source }
 }
 
 /** `rookery publish` of `source` as web/<tag>; throws with stderr when it fails. */
