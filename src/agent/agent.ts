@@ -5,8 +5,8 @@ import cron, { type ScheduledTask } from 'node-cron'
 import { describeError, ExitCode, RookeryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { KeyObject } from 'node:crypto'
-import type { Manifest, ReleaseEntry } from '../manifest/manifest.ts'
-import { desiredRelease, type HostIdentity } from '../manifest/cohort.ts'
+import type { Manifest, Publishing, ReleaseEntry } from '../manifest/manifest.ts'
+import { desiredRelease, willDeploy, type HostIdentity } from '../manifest/cohort.ts'
 import { Reporter } from './reporter.ts'
 import { noMetrics, serveMetrics, type AgentMetrics } from './metrics.ts'
 import type { Server } from 'node:http'
@@ -132,7 +132,7 @@ export class Agent {
           this.#poller.offer(body, etag)
           void this.reconcile(this.#config.seed_window)
         },
-        onPublishing: (app) => this.#startSwarmEarly(app),
+        onPublishing: (upload) => this.#startSwarmEarly(upload),
       })
     }
     // node-cron writes coloured lines of its own to stdout, which would break the JSON log. A skipped or
@@ -313,14 +313,19 @@ export class Agent {
   }
 
   /**
-   * A release of `app` is being uploaded: starts the swarm process now, so that it is listening when the
-   * release is published (its start is most of a deploy's delay, more so on a busy host), and keeps it
-   * for `early_swarm_start` if no deploy comes.
+   * A release is being uploaded: if this host will deploy it (one of its apps; not pinned; in the cohort of
+   * a rollout), starts the swarm process now, so that it is listening when the release is published (its
+   * start is most of a deploy's delay, more so on a busy host), and keeps it for `early_swarm_start` if no
+   * deploy comes.
    */
-  #startSwarmEarly(app: string): void {
+  #startSwarmEarly(upload: Publishing): void {
     const window = this.#config.early_swarm_start
-    if (window === 0 || !this.#config.apps.some((a) => a.name === app) || this.#stopping.signal.aborted) return
-    this.#log.info({ app, swarm_running: this.#swarm !== undefined }, 'a release is being published: starting the swarm process')
+    if (window === 0 || !this.#config.apps.some((a) => a.name === upload.app) || this.#stopping.signal.aborted) return
+    if (!willDeploy(this.#poller.last, upload, this.#identity)) {
+      this.#log.debug({ app: upload.app, rollout: upload.rollout }, 'a release is being published, not for this host')
+      return
+    }
+    this.#log.info({ app: upload.app, swarm_running: this.#swarm !== undefined }, 'a release is being published: starting the swarm process')
     this.#swarmWantedUntil = Date.now() + window
     clearTimeout(this.#swarmWantedTimer)
     this.#swarmWantedTimer = setTimeout(() => {

@@ -70,6 +70,11 @@ export class ManifestPoller {
     this.#options = options
   }
 
+  /** The last good document, if any. */
+  get last(): Manifest | undefined {
+    return this.#manifest
+  }
+
   /**
    * The manifest as the long-poll just received it (a 200): the next poll uses it instead of downloading
    * it again, so a publish costs each host one download of the manifest, not two. A later offer replaces

@@ -1,4 +1,4 @@
-import { PUBLISHING_HEADER } from '../manifest/manifest.ts'
+import { parsePublishing, PUBLISHING_HEADER, type Publishing } from '../manifest/manifest.ts'
 import { httpGet } from './fetch.ts'
 import { retryDelayMs } from './plan.ts'
 
@@ -13,8 +13,8 @@ export interface WatchOptions {
   signal: AbortSignal
   /** Called with the new document when the manifest's ETag changed (not for the first answer). */
   onChange: (body: Buffer, etag: string | undefined) => void
-  /** Called when the server says a release of `app` is being uploaded (it is not in the manifest yet). */
-  onPublishing: (app: string) => void
+  /** Called when the server says a release is being uploaded (it is not in the manifest yet). */
+  onPublishing: (upload: Publishing) => void
 }
 
 /**
@@ -36,7 +36,8 @@ export async function watchManifest(options: WatchOptions): Promise<void> {
       const res = await httpGet(url, { timeoutMs: options.longPollMs + options.requestTimeoutMs, maxBytes: options.maxBytes, signal }, headers)
       failures = 0
       const publishing = res.headers[PUBLISHING_HEADER]
-      if (typeof publishing === 'string') options.onPublishing(publishing)
+      const upload = typeof publishing === 'string' ? parsePublishing(publishing) : undefined
+      if (upload) options.onPublishing(upload)
       if (res.status === 200) {
         const changed = etag !== undefined && res.headers.etag !== etag
         etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Manifest, ReleaseEntry } from './manifest.ts'
+import { emptyManifest, type Manifest, type Publishing, type ReleaseEntry } from './manifest.ts'
 
 /** What the manifest knows of a host: its id and the groups its agent config puts it in. */
 export interface HostIdentity {
@@ -31,6 +31,21 @@ export function desiredTag(manifest: Manifest, app: string, who: HostIdentity): 
   if (pin) return { tag: pin.tag, reason: 'pinned' }
   if (entry.rollout && inCohort(entry.rollout, app, who)) return { tag: entry.rollout.tag, reason: 'rollout' }
   return entry.current === null ? undefined : { tag: entry.current, reason: 'current' }
+}
+
+/**
+ * Whether a host will deploy a release of `app` now being uploaded (PUBLISHING_HEADER): what desiredTag
+ * says once the release is current, or the rollout it starts, in the host's last manifest (a pin keeps
+ * the host where it is; a cohort takes only its hosts).
+ */
+export function willDeploy(manifest: Manifest | undefined, upload: Publishing, who: HostIdentity): boolean {
+  const uploading = '\0uploading' // no release has this tag
+  const entry = manifest?.apps[upload.app] ?? { current: null, releases: [] }
+  // As the server's addRelease: a rollout replaces the one before; a release made current ends it.
+  const { rollout: _ended, ...withoutRollout } = entry
+  const next = upload.rollout ? { ...entry, rollout: { tag: uploading, ...upload.rollout } } : { ...withoutRollout, current: uploading }
+  const base = manifest ?? emptyManifest()
+  return desiredTag({ ...base, apps: { ...base.apps, [upload.app]: next } }, upload.app, who)?.tag === uploading
 }
 
 /** The release entry a host should run, when the manifest lists it. */

@@ -77,7 +77,36 @@ export function releaseUrls(publicUrl: string, app: string, tag: string, tarball
 }
 
 /**
- * Header on a long-poll answer (`/manifest?wait=`) sent when a publish upload of this app started: the
- * release is on its way, and hosts can get ready (start their swarm process) before it is in the manifest.
+ * Header on a long-poll answer (`/manifest?wait=`) sent when a publish upload started: the release is on
+ * its way, and the hosts that will deploy it can get ready (start their swarm process) before it is in the
+ * manifest. Its value: the app, then the rollout's cohort when the upload starts one
+ * (`web`, `web; percent=10`, `web; groups=canary,blue`).
  */
 export const PUBLISHING_HEADER = 'x-rookery-publishing'
+
+/** Who a release being uploaded is for: every host of the app, or a rollout's cohort. */
+export interface Publishing {
+  app: string
+  rollout?: { percent?: number; groups?: string[] }
+}
+
+export function formatPublishing({ app, rollout }: Publishing): string {
+  const parts = [app]
+  if (rollout?.percent !== undefined) parts.push(`percent=${rollout.percent}`)
+  if (rollout?.groups?.length) parts.push(`groups=${rollout.groups.join(',')}`)
+  return parts.join('; ')
+}
+
+/** The header's value, or undefined when it is not one formatPublishing makes. */
+export function parsePublishing(value: string): Publishing | undefined {
+  const [app, ...params] = value.split(';').map((p) => p.trim())
+  if (!app || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(app)) return undefined
+  const rollout: NonNullable<Publishing['rollout']> = {}
+  for (const param of params) {
+    const [key, text = ''] = param.split('=', 2)
+    if (key === 'percent' && /^\d+(\.\d+)?$/.test(text) && Number(text) <= 100) rollout.percent = Number(text)
+    else if (key === 'groups' && text) rollout.groups = text.split(',')
+    else return undefined
+  }
+  return params.length ? { app, rollout } : { app }
+}

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 
-/** Answers a held request from the manifest as it is then; `publishing` names an app whose upload started. */
+/** Answers a held request from the manifest as it is then; `publishing` says whose upload started (PUBLISHING_HEADER). */
 export type WaiterAnswer = (res: ServerResponse, publishing?: string) => void
 
 /**
@@ -31,11 +31,11 @@ export class ManifestWaiters {
   }
 
   /**
-   * Answers every held request now, naming `app`: its release is being uploaded. The hosts poll again at
-   * once and are held until the manifest changes.
+   * Answers every held request now with `publishing`, the value of PUBLISHING_HEADER: a release is being
+   * uploaded. The hosts poll again at once and are held until the manifest changes.
    */
-  publishing(app: string): void {
-    this.#answerAll(app)
+  publishing(publishing: string): void {
+    this.#answerAll(publishing)
   }
 
   #answerAll(publishing?: string): void {

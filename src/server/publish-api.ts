@@ -6,7 +6,7 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../log.ts'
 import { addRelease, setCurrent, setRollout, type Rollout } from '../manifest/changes.ts'
-import { releaseUrls, type ReleaseEntry } from '../manifest/manifest.ts'
+import { releaseUrls, type Publishing, type ReleaseEntry } from '../manifest/manifest.ts'
 import { tarballName } from '../release/names.ts'
 import { makeTorrent } from '../release/torrent.ts'
 import { HttpError, readSmallBody, sendJson } from './http-util.ts'
@@ -24,8 +24,8 @@ export interface PublishContext {
   maxUploadSize: number
   /** app/tag pairs being uploaded now: a second upload of the same tag must not race the first on disk. */
   uploading: Set<string>
-  /** A release of `app` that becomes current for every host started uploading (long-polling hosts get ready). */
-  announceUpload: (app: string) => void
+  /** A release that becomes current, or starts a rollout, started uploading (long-polling hosts get ready). */
+  announceUpload: (upload: Publishing) => void
   metrics: ServerMetrics
   log: Logger
 }
@@ -84,8 +84,8 @@ export async function handleUpload(
     throw new HttpError(409, 'ROOKERY_PUBLISH_IN_PROGRESS', `${app} ${tag} is being published by another request: wait for it, then retry`)
   }
   ctx.uploading.add(key)
-  // Not for a staged rollout or --no-activate: most or all hosts would get ready for nothing.
-  if (activate && !rollout) ctx.announceUpload(app)
+  // Not for --no-activate: no host deploys it until someone makes it current.
+  if (activate) ctx.announceUpload({ app, ...(rollout ? { rollout } : {}) })
   const incoming = ctx.store.incomingPath()
   try {
     const { size, digest } = await receiveTarball(req, incoming, ctx.maxUploadSize)

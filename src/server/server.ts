@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from '../log.ts'
+import { formatPublishing } from '../manifest/manifest.ts'
 import { ExitCode, RookeryError } from '../errors.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import type { ServerConfig } from './config.ts'
@@ -59,7 +60,7 @@ export async function startServer(config: ServerConfig, log: Logger, version: st
     keepReleases: config.keep_releases,
     maxUploadSize: config.max_upload_size,
     uploading: new Set(),
-    announceUpload: (app) => waiters.publishing(app),
+    announceUpload: (upload) => waiters.publishing(formatPublishing(upload)),
     reports: new ReportStore({ maxHosts: config.max_hosts, forgetAfterMs: config.forget_after }),
     agentTokens: config.agent_tokens,
     staleAfterMs: config.stale_after,

@@ -11,7 +11,7 @@ test('a long-poll answer naming an uploading app calls onPublishing, and the nex
   const requests: Array<{ at: number; ifNoneMatch: string | undefined; url: string }> = []
   const answers: Array<(req: IncomingMessage, res: ServerResponse) => void> = [
     (_req, res) => res.writeHead(200, { etag: '"a"' }).end('{}'), // the first answer: the ETag to hold
-    (_req, res) => void setTimeout(() => res.writeHead(304, { etag: '"a"', 'x-rookery-publishing': 'web' }).end(), 50), // an upload of web started
+    (_req, res) => void setTimeout(() => res.writeHead(304, { etag: '"a"', 'x-rookery-publishing': 'web; groups=canary' }).end(), 50), // an upload of web started, a canary rollout
     (_req, res) => void setTimeout(() => res.writeHead(200, { etag: '"b"' }).end('{"serial":2}'), 50), // published: the manifest changed
   ]
   const server = createServer((req, res) => {
@@ -36,11 +36,11 @@ test('a long-poll answer naming an uploading app calls onPublishing, and the nex
       events.push(`changed to ${etag} ${body.toString()}`)
       changed()
     },
-    onPublishing: (app) => events.push(`publishing ${app}`),
+    onPublishing: (upload) => events.push(`publishing ${JSON.stringify(upload)}`),
   })
   try {
     await gotChange
-    assert.deepEqual(events, ['publishing web', 'changed to "b" {"serial":2}'])
+    assert.deepEqual(events, ['publishing {"app":"web","rollout":{"groups":["canary"]}}', 'changed to "b" {"serial":2}'])
     assert.equal(requests[1]!.ifNoneMatch, '"a"')
     assert.equal(requests[2]!.ifNoneMatch, '"a"', 'the hint is not a new manifest: the client keeps its ETag')
     assert.match(requests[2]!.url, /\?wait=30$/)

@@ -16,9 +16,9 @@ class SlowUpload {
   readonly answered: Promise<number>
   readonly #body: Buffer
 
-  constructor(url: string, app: string, tag: string, body: Buffer, sha256: string) {
+  constructor(url: string, app: string, tag: string, body: Buffer, sha256: string, query = '') {
     this.#body = body
-    this.req = request(`${url}/api/v1/releases/${app}/${tag}`, {
+    this.req = request(`${url}/api/v1/releases/${app}/${tag}${query}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${TOKEN}`, 'x-rookery-sha256': sha256, 'content-length': body.length, 'content-type': 'application/gzip' },
     })
@@ -49,7 +49,7 @@ async function tarball(root: string, name: string, content: string): Promise<{ b
 }
 
 // The agent's cron is hourly: everything here comes through the long-poll.
-test('a host starts its swarm process while a release of its app uploads, deploys with it, and closes one no release used', { timeout: 120_000 }, async () => {
+test('a host starts its swarm process while a release for it uploads, deploys with it, and closes one no release used', { timeout: 120_000 }, async () => {
   const { root, server, url } = await serverWithFirstRelease('rookery-early-start-', TOKEN)
   let agent: Daemon | undefined
   try {
@@ -70,6 +70,14 @@ test('a host starts its swarm process while a release of its app uploads, deploy
     assert.equal((await log('swarm client listening')).length, 1)
     await sleep(1000)
 
+    // A canary rollout of web to a group this host is not in: not for this host either.
+    const canary = await tarball(root, 'web-v9', 'v9')
+    assert.equal(await new SlowUpload(url, 'web', 'v9', canary.body, canary.sha256, '?rollout_group=other').finish(), 201)
+    await waitFor('the manifest change of the canary', async () => (await log('manifest changed')).length >= 3, 20_000)
+    assert.equal((await log('a release is being published: starting the swarm process')).length, 0, 'started a swarm for a rollout this host is not in')
+    assert.ok((await current()).endsWith('/v1'))
+    await sleep(1000)
+
     // An upload of web that never completes: the swarm process starts, then closes after early_swarm_start.
     const v2 = await tarball(root, 'web-v2', 'v2')
     const abandoned = new SlowUpload(url, 'web', 'v2', v2.body, v2.sha256)
@@ -82,7 +90,7 @@ test('a host starts its swarm process while a release of its app uploads, deploy
     // A reconcile pass ending meanwhile (the manifest changed for the other app) must not close it.
     const other2 = await tarball(root, 'api-v2', 'api v2')
     assert.equal(await new SlowUpload(url, 'api', 'v2', other2.body, other2.sha256).finish(), 201)
-    await waitFor('the manifest change of api v2', async () => (await log('manifest changed')).length >= 3, 20_000)
+    await waitFor('the manifest change of api v2', async () => (await log('manifest changed')).length >= 4, 20_000)
     await sleep(300)
     assert.equal((await log('swarm client closed')).length, 1, 'the early swarm process closed when a pass ended, with the upload still going')
     abandoned.req.destroy()

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { addPin, addRelease, applyRetention, promoteRollout, removePin, setCurrent, setRollout } from '../../src/manifest/changes.ts'
-import { bucketOf, desiredRelease, desiredTag } from '../../src/manifest/cohort.ts'
+import { bucketOf, desiredRelease, desiredTag, willDeploy } from '../../src/manifest/cohort.ts'
 import type { Manifest } from '../../src/manifest/manifest.ts'
 import { manifestWith, release } from './fixtures.ts'
 
@@ -87,5 +87,35 @@ describe('rollout and pin changes', () => {
     assert.deepEqual(removed, [])
     const unpinned = removePin(manifest, 'web', { group: 'frozen' }, now)!
     assert.deepEqual(applyRetention(unpinned, 'web', 1).removed, [{ app: 'web', tag: 'v1' }])
+  })
+})
+
+describe('willDeploy: is a release being uploaded for this host?', () => {
+  const plain = manifestWith(['v1'], 'v1')
+  const me = { host: 'host-1', groups: ['blue'] }
+
+  test('a release that becomes current: every host of the app, also with no manifest yet', () => {
+    assert.equal(willDeploy(plain, { app: 'web' }, me), true)
+    assert.equal(willDeploy(undefined, { app: 'web' }, me), true)
+    assert.equal(willDeploy(plain, { app: 'new-app' }, me), true)
+  })
+
+  test('a release made current ends a rollout: its cohort deploys it too', () => {
+    assert.equal(willDeploy(withRollout({ tag: 'v3', groups: ['blue'] }), { app: 'web' }, me), true)
+  })
+
+  test('a pinned host stays where it is', () => {
+    assert.equal(willDeploy(withRollout({ tag: 'v3', percent: 0 }, [{ host: 'host-1', tag: 'v1' }]), { app: 'web' }, me), false)
+    assert.equal(willDeploy(withRollout({ tag: 'v3', percent: 0 }, [{ group: 'blue', tag: 'v1' }]), { app: 'web' }, me), false)
+    assert.equal(willDeploy(withRollout({ tag: 'v3', percent: 0 }, [{ group: 'green', tag: 'v1' }]), { app: 'web' }, me), true)
+  })
+
+  test('a rollout takes its cohort only: the same hosts as desiredTag once it is in the manifest', () => {
+    assert.equal(willDeploy(plain, { app: 'web', rollout: { groups: ['blue'] } }, me), true)
+    assert.equal(willDeploy(plain, { app: 'web', rollout: { groups: ['green'] } }, me), false)
+    const cohort = hosts.filter((h) => willDeploy(plain, { app: 'web', rollout: { percent: 10 } }, { host: h, groups: [] }))
+    const expected = hosts.filter((h) => desiredTag(withRollout({ tag: 'v2', percent: 10 }), 'web', { host: h, groups: [] })?.tag === 'v2')
+    assert.deepEqual(cohort, expected)
+    assert.ok(cohort.length > 140 && cohort.length < 260)
   })
 })

@@ -7,7 +7,7 @@ import {
   releaseUrls,
   serializeManifest,
 } from '../../src/manifest/manifest.ts'
-import type { Manifest } from '../../src/manifest/manifest.ts'
+import { formatPublishing, parsePublishing, type Manifest } from '../../src/manifest/manifest.ts'
 import { desiredRelease } from '../../src/manifest/cohort.ts'
 import { manifestWith, release } from './fixtures.ts'
 
@@ -101,5 +101,20 @@ describe('releaseUrls', () => {
       torrent: 'http://seed.example:8998/torrents/web/v1%2Bb.torrent',
       tarball: 'http://seed.example:8998/releases/web/v1%2Bb/web-v1%2Bb.tar.gz',
     })
+  })
+})
+
+describe('the publishing hint (PUBLISHING_HEADER)', () => {
+  test('round-trips the app and a rollout cohort', () => {
+    for (const upload of [{ app: 'web' }, { app: 'web', rollout: { percent: 10 } }, { app: 'api', rollout: { groups: ['canary', 'blue'] } }, { app: 'web', rollout: { percent: 2.5, groups: ['a'] } }]) {
+      assert.deepEqual(parsePublishing(formatPublishing(upload)), upload)
+    }
+    assert.equal(formatPublishing({ app: 'web', rollout: { percent: 10, groups: ['canary'] } }), 'web; percent=10; groups=canary')
+  })
+
+  test('a value it does not know is no hint', () => {
+    for (const value of ['', ' ; percent=10', 'web; percent=110', 'web; percent=ten', 'web; color=red', 'we b', 'web; groups=']) {
+      assert.equal(parsePublishing(value), undefined, value)
+    }
   })
 })

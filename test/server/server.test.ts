@@ -257,12 +257,13 @@ describe('manifest long-poll', () => {
     const etag = (await fetch(`${base}/manifest`)).headers.get('etag')!
     const held = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag } })
     await new Promise((r) => setTimeout(r, 300))
-    // A staged rollout does not tell all hosts to get ready (most would not deploy it).
-    assert.equal((await publish('lp-canary', 'lp-canary', '?rollout_percent=10')).status, 201)
+    // A staged rollout names its cohort: each host tells whether it is in it.
+    assert.equal((await publish('lp-canary', 'lp-canary', '?rollout_percent=10&rollout_group=canary')).status, 201)
     const afterCanary = await held
-    assert.equal(afterCanary.status, 200)
-    assert.equal(afterCanary.headers.get('x-rookery-publishing'), null)
-    const etag2 = afterCanary.headers.get('etag')!
+    assert.equal(afterCanary.status, 304)
+    assert.equal(afterCanary.headers.get('x-rookery-publishing'), 'web; percent=10; groups=canary')
+    const etag2 = (await fetch(`${base}/manifest`)).headers.get('etag')!
+    assert.notEqual(etag2, etag)
 
     const held2 = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag2 } })
     await new Promise((r) => setTimeout(r, 300))
