@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { addRelease } from './changes.ts'
 import { emptyManifest, type Manifest, type Publishing, type ReleaseEntry } from './manifest.ts'
 
 /** What the manifest knows of a host: its id and the groups its agent config puts it in. */
@@ -34,18 +35,21 @@ export function desiredTag(manifest: Manifest, app: string, who: HostIdentity): 
 }
 
 /**
- * Whether a host will deploy a release of `app` now being uploaded (PUBLISHING_HEADER): what desiredTag
- * says once the release is current, or the rollout it starts, in the host's last manifest (a pin keeps
- * the host where it is; a cohort takes only its hosts).
+ * Whether a host will deploy a release of `app` now being uploaded (PUBLISHING_HEADER): desiredTag on the
+ * host's last manifest with the release added as the server will add it (addRelease: made current, ending
+ * any rollout, or starting the rollout it names), so a pin keeps the host where it is and a cohort takes
+ * only its hosts.
  */
 export function willDeploy(manifest: Manifest | undefined, upload: Publishing, who: HostIdentity): boolean {
-  const uploading = '\0uploading' // no release has this tag
-  const entry = manifest?.apps[upload.app] ?? { current: null, releases: [] }
-  // As the server's addRelease: a rollout replaces the one before; a release made current ends it.
-  const { rollout: _ended, ...withoutRollout } = entry
-  const next = upload.rollout ? { ...entry, rollout: { tag: uploading, ...upload.rollout } } : { ...withoutRollout, current: uploading }
-  const base = manifest ?? emptyManifest()
-  return desiredTag({ ...base, apps: { ...base.apps, [upload.app]: next } }, upload.app, who)?.tag === uploading
+  // Only the tag is read; no published release has this one.
+  const uploading = { tag: '\0uploading' } as ReleaseEntry
+  const { manifest: next } = addRelease(manifest ?? emptyManifest(), upload.app, uploading, {
+    activate: true,
+    keep: Infinity,
+    now: new Date(),
+    ...(upload.rollout ? { rollout: upload.rollout } : {}),
+  })
+  return desiredTag(next, upload.app, who)?.tag === uploading.tag
 }
 
 /** The release entry a host should run, when the manifest lists it. */
