@@ -55,9 +55,8 @@ export class Agent {
   /** The swarm process, from a download until the end of its seed windows. */
   #swarm: Swarm | undefined
   #swarmClosing: Promise<void> | undefined
-  /** Until when a swarm process started early (a release is being uploaded) stays open unused. */
-  #swarmWantedUntil = 0
-  #swarmWantedTimer: NodeJS.Timeout | undefined
+  /** Set while a swarm process started early (a release is being uploaded) stays open unused. */
+  #earlyStartWindow: NodeJS.Timeout | undefined
   #task: ScheduledTask | undefined
   #running: Promise<ReconcileResult> | undefined
   #again = false
@@ -176,7 +175,7 @@ export class Agent {
     this.#reporter?.stop()
     this.#metricsServer?.close()
     await this.#task?.destroy()
-    clearTimeout(this.#swarmWantedTimer)
+    clearTimeout(this.#earlyStartWindow)
     await this.#running?.catch(() => undefined)
     const swarm = this.#swarm
     this.#swarm = undefined
@@ -251,7 +250,9 @@ export class Agent {
     try {
       this.#checkSignature(app.name, action.release)
       if (action.kind === 'install') {
-        this.#swarmWantedUntil = 0 // an early start has done its job; the seed window keeps the swarm now
+        // An early start has done its job; the seed window keeps the swarm now.
+        clearTimeout(this.#earlyStartWindow)
+        this.#earlyStartWindow = undefined
         const [{ installRelease }, swarm] = await Promise.all([import('./install.ts'), this.#openSwarm()])
         await installRelease(ctx, swarm, app, action.release)
       } else {
@@ -326,10 +327,9 @@ export class Agent {
       return
     }
     this.#log.info({ app: upload.app, swarm_running: this.#swarm !== undefined }, 'a release is being published: starting the swarm process')
-    this.#swarmWantedUntil = Date.now() + window
-    clearTimeout(this.#swarmWantedTimer)
-    this.#swarmWantedTimer = setTimeout(() => {
-      this.#swarmWantedUntil = 0
+    clearTimeout(this.#earlyStartWindow)
+    this.#earlyStartWindow = setTimeout(() => {
+      this.#earlyStartWindow = undefined
       this.#closeSwarmIfIdle()
     }, window)
     this.#openSwarm().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'starting the swarm process failed'))
@@ -342,8 +342,7 @@ export class Agent {
    */
   #closeSwarmIfIdle(): void {
     const swarm = this.#swarm
-    if (!swarm || this.#running || swarm.dirs.length > 0 || this.#stopping.signal.aborted) return
-    if (Date.now() < this.#swarmWantedUntil) return
+    if (!swarm || this.#running || swarm.dirs.length > 0 || this.#earlyStartWindow || this.#stopping.signal.aborted) return
     this.#swarm = undefined
     this.#swarmClosing = swarm.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'closing the swarm process failed'))
   }
