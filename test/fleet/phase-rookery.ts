@@ -19,12 +19,6 @@ interface Options {
   withAgents: boolean
 }
 
-/**
- * Starts one `rookery agent` per host (they poll an empty manifest), publishes with `rookery publish`
- * from the server's namespace, and reads from each agent's JSON log when it switched `current`. Time 0
- * is the release's `created_at` in the manifest: the server sets it just before the manifest is written,
- * so no agent can have seen the release earlier.
- */
 /** The rookery phase's `extra.origin_every_piece_out`: from the server's "origin sent every piece once" line. */
 export interface EveryPieceOut {
   /** From the publish. */
@@ -33,6 +27,12 @@ export interface EveryPieceOut {
   uploaded: number | null
 }
 
+/**
+ * Starts one `rookery agent` per host (they poll an empty manifest), publishes with `rookery publish`
+ * from the server's namespace, and reads from each agent's JSON log when it switched `current`. Time 0
+ * is the release's `created_at` in the manifest: the server sets it just before the manifest is written,
+ * so no agent can have seen the release earlier.
+ */
 export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseResult | undefined> {
   const { opts, workDir } = ctx
   const agents: NsProcess[] = []

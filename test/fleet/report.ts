@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { FleetResult } from './fleet.ts'
+import type { FleetResult, PhaseResult } from './fleet.ts'
 import type { EveryPieceOut } from './phase-rookery.ts'
 
 export interface Stats {
@@ -99,27 +99,33 @@ export function table(result: FleetResult): string {
         `machine ${Math.round(c.mean_busy * 100)}% busy (p90 ${Math.round(c.p90_busy * 100)}%, steal ${Math.round(c.mean_steal * 100)}%); files identical: ${p.identical}`,
     )
     lines.push(`  -> ${cpuVerdict(p)}`)
-    const out = p.extra.origin_every_piece_out as EveryPieceOut | null | undefined
-    if (p.name === 'rookery' && out) {
-      const median = stats(p.seconds).median
-      const sent = out.uploaded === null ? '' : ` (it had sent ${(out.uploaded / result.release.size).toFixed(2)} x F by then)`
-      lines.push(
-        `  -> the origin had sent every piece once ${out.seconds.toFixed(1)} s after the publish${sent}; ` +
-          `the median host switched ${median === null ? '-' : (median - out.seconds).toFixed(1)} s after that (the hosts' relay tail)`,
-      )
-    }
-    const before = p.extra.entry_after_publish_start_seconds as number | undefined
-    if (p.name === 'rookery' && before !== undefined) {
-      const { median, max } = stats(p.seconds)
-      const early = ((p.extra.early_swarm_start as boolean[] | undefined) ?? []).filter(Boolean).length
-      const at = (s: number | null) => (s === null ? '-' : `${(before + s).toFixed(1)} s (${((before + s) / bound).toFixed(2)} x F/C)`)
-      lines.push(
-        `  -> from the start of \`rookery publish\` (pack, hash, upload; the entry came ${before.toFixed(1)} s after it): median host switched at ${at(median)}, ` +
-          `last at ${at(max)}; ${early}/${p.seconds.length} hosts started their swarm process during the upload`,
-      )
-    }
+    if (p.name === 'rookery') lines.push(...rookeryTimeline(p, result.release.size, bound))
   }
   return lines.join('\n')
+}
+
+/** The rookery phase's own lines: when the origin had sent every piece once, and the time from `rookery publish`. */
+function rookeryTimeline(p: PhaseResult, size: number, bound: number): string[] {
+  const lines: string[] = []
+  const { median, max } = stats(p.seconds)
+  const out = p.extra.origin_every_piece_out as EveryPieceOut | null | undefined
+  if (out) {
+    const sent = out.uploaded === null ? '' : ` (it had sent ${(out.uploaded / size).toFixed(2)} x F by then)`
+    lines.push(
+      `  -> the origin had sent every piece once ${out.seconds.toFixed(1)} s after the publish${sent}; ` +
+        `the median host switched ${median === null ? '-' : (median - out.seconds).toFixed(1)} s after that (the hosts' relay tail)`,
+    )
+  }
+  const before = p.extra.entry_after_publish_start_seconds as number | undefined
+  if (before !== undefined) {
+    const early = ((p.extra.early_swarm_start as boolean[] | undefined) ?? []).filter(Boolean).length
+    const at = (s: number | null) => (s === null ? '-' : `${(before + s).toFixed(1)} s (${((before + s) / bound).toFixed(2)} x F/C)`)
+    lines.push(
+      `  -> from the start of \`rookery publish\` (pack, hash, upload; the entry came ${before.toFixed(1)} s after it): median host switched at ${at(median)}, ` +
+        `last at ${at(max)}; ${early}/${p.seconds.length} hosts started their swarm process during the upload`,
+    )
+  }
+  return lines
 }
 
 /** Writes result.json, the gnuplot data and script, and plot.png (completion time per host, sorted). */
