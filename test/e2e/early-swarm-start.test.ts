@@ -1,43 +1,14 @@
 import assert from 'node:assert/strict'
-import { request, type ClientRequest } from 'node:http'
 import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { sha256File } from '../../src/release/hash.ts'
 import { packDirectory } from '../../src/release/pack.ts'
 import { Daemon, waitFor } from '../helpers/processes.ts'
+import { SlowUpload } from '../helpers/slow-upload.ts'
 import { deployDir, serverWithFirstRelease, writeAgentConfig } from '../helpers/fleet.ts'
 
 const TOKEN = 'early-start-token-0123456789'
-
-/** A publish upload whose body is sent when the test says: the release is "being uploaded" meanwhile. */
-class SlowUpload {
-  readonly req: ClientRequest
-  readonly answered: Promise<number>
-  readonly #body: Buffer
-
-  constructor(url: string, app: string, tag: string, body: Buffer, sha256: string, query = '') {
-    this.#body = body
-    this.req = request(`${url}/api/v1/releases/${app}/${tag}${query}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${TOKEN}`, 'x-rookery-sha256': sha256, 'content-length': body.length, 'content-type': 'application/gzip' },
-    })
-    this.answered = new Promise((resolve, reject) => {
-      this.req.on('response', (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.statusCode ?? 0))
-      })
-      this.req.on('error', reject)
-    })
-    this.answered.catch(() => {}) // awaited by the tests that finish the upload; an aborted one fails by design
-    this.req.write(body.subarray(0, body.length >> 1)) // the first half: the server has started receiving
-  }
-
-  finish(): Promise<number> {
-    this.req.end(this.#body.subarray(this.#body.length >> 1))
-    return this.answered
-  }
-}
 
 async function tarball(root: string, name: string, content: string): Promise<{ body: Buffer; sha256: string }> {
   const dir = join(root, `${name}-src`)
@@ -64,7 +35,7 @@ test('a host starts its swarm process while a release for it uploads, deploys wi
 
     // Another app's upload: the hint reaches this host before the manifest change does, and is ignored.
     const other = await tarball(root, 'api', 'api v1')
-    assert.equal(await new SlowUpload(url, 'api', 'v1', other.body, other.sha256).finish(), 201)
+    assert.equal(await new SlowUpload(url, TOKEN, 'api/v1', other.body, other.sha256).finish(), 201)
     await waitFor('the manifest change of the api release', async () => (await log('manifest changed')).length >= 2, 20_000)
     assert.equal((await log('a release is being published: starting the swarm process')).length, 0, 'started a swarm for an app this host does not run')
     assert.equal((await log('swarm client listening')).length, 1)
@@ -72,7 +43,7 @@ test('a host starts its swarm process while a release for it uploads, deploys wi
 
     // A canary rollout of web to a group this host is not in: not for this host either.
     const canary = await tarball(root, 'web-v9', 'v9')
-    assert.equal(await new SlowUpload(url, 'web', 'v9', canary.body, canary.sha256, '?rollout_group=other').finish(), 201)
+    assert.equal(await new SlowUpload(url, TOKEN, 'web/v9?rollout_group=other', canary.body, canary.sha256).finish(), 201)
     await waitFor('the manifest change of the canary', async () => (await log('manifest changed')).length >= 3, 20_000)
     assert.equal((await log('a release is being published: starting the swarm process')).length, 0, 'started a swarm for a rollout this host is not in')
     assert.ok((await current()).endsWith('/v1'))
@@ -80,7 +51,7 @@ test('a host starts its swarm process while a release for it uploads, deploys wi
 
     // An upload of web that never completes: the swarm process starts, then closes after early_swarm_start.
     const v2 = await tarball(root, 'web-v2', 'v2')
-    const abandoned = new SlowUpload(url, 'web', 'v2', v2.body, v2.sha256)
+    const abandoned = new SlowUpload(url, TOKEN, 'web/v2', v2.body, v2.sha256)
     const [hint] = await waitFor('the early start', async () => {
       const lines = await log('a release is being published: starting the swarm process')
       return lines.length === 1 ? lines : undefined
@@ -89,7 +60,7 @@ test('a host starts its swarm process while a release for it uploads, deploys wi
     await waitFor('the early swarm process to listen', async () => (await log('swarm client listening')).length === 2, 20_000)
     // A reconcile pass ending meanwhile (the manifest changed for the other app) must not close it.
     const other2 = await tarball(root, 'api-v2', 'api v2')
-    assert.equal(await new SlowUpload(url, 'api', 'v2', other2.body, other2.sha256).finish(), 201)
+    assert.equal(await new SlowUpload(url, TOKEN, 'api/v2', other2.body, other2.sha256).finish(), 201)
     await waitFor('the manifest change of api v2', async () => (await log('manifest changed')).length >= 4, 20_000)
     await sleep(300)
     assert.equal((await log('swarm client closed')).length, 1, 'the early swarm process closed when a pass ended, with the upload still going')
@@ -104,7 +75,7 @@ test('a host starts its swarm process while a release for it uploads, deploys wi
     await sleep(1000)
 
     // The upload completes this time: the deploy uses the swarm process started during the upload.
-    const upload = new SlowUpload(url, 'web', 'v2', v2.body, v2.sha256)
+    const upload = new SlowUpload(url, TOKEN, 'web/v2', v2.body, v2.sha256)
     await waitFor('the second early start to listen', async () => (await log('swarm client listening')).length === 3, 20_000)
     assert.equal(await upload.finish(), 201)
     await waitFor('v2 through the long-poll', async () => (await current()).endsWith('/v2'), 30_000)

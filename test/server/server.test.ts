@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { request } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { silentLogger } from '../../src/log.ts'
@@ -12,6 +11,7 @@ import { readTorrent } from '../../src/release/torrent.ts'
 import { serverConfigSchema } from '../../src/server/config.ts'
 import { startServer, type RunningServer } from '../../src/server/server.ts'
 import { freePort, waitFor } from '../helpers/processes.ts'
+import { SlowUpload } from '../helpers/slow-upload.ts'
 
 // The server in-process on a real port: publish API, manifest, torrents, webseed, tracker, retention, restart.
 
@@ -269,23 +269,14 @@ describe('manifest long-poll', () => {
     await new Promise((r) => setTimeout(r, 300))
     const t = await tarball('lp2')
     const body = await readFile(t.path)
-    const uploading = request(`${base}/api/v1/releases/web/lp2`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${TOKEN}`, 'x-rookery-sha256': t.sha256, 'content-length': body.length },
-    })
-    const uploaded = new Promise<number>((resolve, reject) => {
-      uploading.on('response', (res) => resolve(res.statusCode ?? 0))
-      uploading.on('error', reject)
-    })
-    uploading.write(body.subarray(0, 1000)) // the upload has started; the rest comes later
+    const uploading = new SlowUpload(base, TOKEN, 'web/lp2', body, t.sha256) // started; the rest comes later
     const hinted = await held2
     assert.equal(hinted.status, 304)
     assert.equal(hinted.headers.get('x-rookery-publishing'), 'web')
     assert.equal(hinted.headers.get('etag'), etag2, 'not published yet')
     const held3 = fetch(`${base}/manifest?wait=20`, { headers: { 'if-none-match': etag2 } })
     await new Promise((r) => setTimeout(r, 300))
-    uploading.end(body.subarray(1000))
-    assert.equal(await uploaded, 201)
+    assert.equal(await uploading.finish(), 201)
     const published = await held3
     assert.equal(published.status, 200)
     assert.equal(published.headers.get('x-rookery-publishing'), null)
