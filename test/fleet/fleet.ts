@@ -9,7 +9,7 @@ import { createNetwork, destroyNamespaces, lockPrefix, type Host } from './netns
 import { runAria2, runHttp, runLibtorrent } from './phase-baselines.ts'
 import { runRookery } from './phase-rookery.ts'
 import { SOURCE_LAUNCHER, stagePackage, type RookeryLauncher } from '../../scripts/staged-package.ts'
-import { exitedError, killAllSync, NsProcess, runInNs, waitFor } from './procs.ts'
+import { exitedError, getJsonInNs, killAllSync, NsProcess, waitFor } from './procs.ts'
 import { ensureTools } from './tools.ts'
 
 export const PHASES = ['rookery', 'http', 'aria2', 'libtorrent'] as const
@@ -186,9 +186,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
       serverCpuSeconds: () => srv.usage()?.cpuSeconds ?? 0,
       serverLog: () => srv.jsonLines(),
       serverSent: async () => {
-        const res = await runInNs(serverHost.ns, ['curl', '-sS', '--max-time', '10', `${serverUrl}/api/v1/stats`], 15_000)
-        if (res.code !== 0) throw new Error(`GET ${serverUrl}/api/v1/stats failed: ${res.stderr.trim()}`)
-        const stats = JSON.parse(res.stdout) as { webseed_bytes: number; origin_seeder_uploaded_bytes: number }
+        const stats = await getJsonInNs<{ webseed_bytes: number; origin_seeder_uploaded_bytes: number }>(serverHost.ns, `${serverUrl}/api/v1/stats`)
         return stats.webseed_bytes + stats.origin_seeder_uploaded_bytes
       },
     }

@@ -115,6 +115,11 @@ function qdiscLines(dev: string, opts: NetOptions): string[] {
   ]
 }
 
+/** Host `index`'s eth0 address: locally administered (02:...), unique within the test network. */
+function macOf(index: number): string {
+  return `02:72:6b:00:${(index >> 8).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`
+}
+
 /** Creates the switch and `hosts` + 1 host namespaces (index 0 for the server). Returns the hosts. */
 export function createNetwork(opts: NetOptions): Host[] {
   if (opts.hosts + 11 > 254) throw new Error(`at most 243 hosts fit in ${opts.subnet}.0/24; use fewer hosts`)
@@ -123,11 +128,18 @@ export function createNetwork(opts: NetOptions): Host[] {
   for (let i = 0; i <= opts.hosts; i++) hosts.push({ index: i, ns: `${opts.prefix}h${i}`, addr: `${opts.subnet}.${i + 10}` })
   for (const ns of [sw, ...hosts.map((h) => h.ns)]) run('ip', ['netns', 'add', ns])
   const swLines = ['link add br0 type bridge', 'link set br0 up', 'link set lo up']
-  for (const h of hosts) swLines.push(`link add v${h.index} mtu ${opts.mtu} type veth peer name eth0 netns ${h.ns} mtu ${opts.mtu}`, `link set v${h.index} master br0 up`)
+  for (const h of hosts) swLines.push(`link add v${h.index} mtu ${opts.mtu} type veth peer name eth0 netns ${h.ns} mtu ${opts.mtu} address ${macOf(h.index)}`, `link set v${h.index} master br0 up`)
   batch('ip', sw, swLines)
+  // Every host knows every other host's MAC address from the start (permanent neighbour entries). The
+  // kernel keeps one ARP table for all namespaces, with one size limit (net.ipv4.neigh.default.gc_thresh3,
+  // 1024 entries): with 64 hosts, each learning 64 neighbours, it overflowed ("neighbor table overflow!"
+  // in dmesg), and the hosts that came last could resolve no peer: their SYNs never left, 50 connections
+  // sat in SYN-SENT and those hosts finished at 10-14 x F/C. Real hosts each have their own table.
+  // Permanent entries are exempt from that limit, and go with the namespaces.
+  const neighbours = (self: Host) => hosts.filter((h) => h !== self).map((h) => `neigh replace ${h.addr} lladdr ${macOf(h.index)} dev eth0 nud permanent`)
   const swShaping: string[] = []
   for (const h of hosts) {
-    batch('ip', h.ns, ['link set lo up', `addr add ${h.addr}/24 dev eth0`, 'link set eth0 up'])
+    batch('ip', h.ns, ['link set lo up', `addr add ${h.addr}/24 dev eth0`, 'link set eth0 up', ...neighbours(h)])
     batch('tc', h.ns, qdiscLines('eth0', opts))
     swShaping.push(...qdiscLines(`v${h.index}`, opts))
   }

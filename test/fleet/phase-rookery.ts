@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { treeDigest } from '../helpers/trees.ts'
 import type { FleetContext, PhaseResult } from './fleet.ts'
-import { clientUsage, exitedError, NsProcess, runInNs, waitFor } from './procs.ts'
+import { clientUsage, exitedError, getJsonInNs, NsProcess, runInNs, waitFor } from './procs.ts'
 
 const digestOf = async (dir: string) => createHash('sha256').update(JSON.stringify(await treeDigest(dir))).digest('hex')
 /** Extra Node flags for every agent, e.g. FLEET_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them. */
@@ -73,8 +73,7 @@ export async function runRookery(ctx: FleetContext, o: Options): Promise<PhaseRe
   const pub = await runInNs(ctx.server.ns, [...ctx.launcher.command, 'publish', join(workDir, 'source'), '--app', o.app, '--tag', o.tag, '--server', ctx.serverUrl], 600_000, { ROOKERY_TOKEN: o.token })
   if (pub.code !== 0) throw new Error(`rookery publish failed (exit ${pub.code}): ${pub.stderr.trim()}`)
   const publishSeconds = seconds(Date.now() - publishStarted)
-  const man = await runInNs(ctx.server.ns, ['curl', '-sS', '--max-time', '10', `${ctx.serverUrl}/manifest`], 15_000)
-  const manifest = JSON.parse(man.stdout) as { apps: Record<string, { releases: Array<{ tag: string; size: number; sha256: string; infohash: string; created_at: string; tarball_url: string }> }> }
+  const manifest = await getJsonInNs<{ apps: Record<string, { releases: Array<{ tag: string; size: number; sha256: string; infohash: string; created_at: string; tarball_url: string }> }> }>(ctx.server.ns, `${ctx.serverUrl}/manifest`)
   const entry = manifest.apps[o.app]?.releases.find((r) => r.tag === o.tag)
   if (!entry) throw new Error(`the manifest at ${ctx.serverUrl}/manifest has no ${o.app} ${o.tag} after a successful publish`)
   ctx.release = {

@@ -125,6 +125,27 @@ export function runInNs(ns: string, argv: string[], timeoutMs: number, env: Reco
   })
 }
 
+/**
+ * GETs a JSON document from inside a namespace with curl. Tries again for up to `timeoutMs`: with 64
+ * hosts on two cores, the server, busy with the rollout's start, did not always answer within one try.
+ */
+export async function getJsonInNs<T>(ns: string, url: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const res = await runInNs(ns, ['curl', '-sS', '--fail', '--max-time', '10', url], 15_000)
+    let problem = res.stderr.trim() || `curl exited with ${res.code}`
+    if (res.code === 0) {
+      try {
+        return JSON.parse(res.stdout) as T
+      } catch (err) {
+        problem = `the answer is not JSON (${(err as Error).message})`
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`GET ${url} from namespace ${ns} kept failing for ${Math.round(timeoutMs / 1000)} s: ${problem}`)
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
 /** Polls `check` until it returns a truthy value; throws with `what` when the time is up. */
 export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs: number, everyMs = 250): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
