@@ -74,7 +74,10 @@ export interface DownloadOptions {
   announce?: string[]
   /**
    * Start with peers only and add the torrent's webseeds (BEP 19) once the swarm gave no data for this
-   * long, e.g. when the origin seeder is down. Undefined: use the webseeds from the start.
+   * long, e.g. when the origin seeder is down, and no peer announced a piece in that time either. Peers
+   * announcing pieces mean the swarm is moving: in a large fleet the origin feeds some hosts first and the
+   * others get their first pieces from those (src/swarm/super-seed.ts), and the webseed, on the same
+   * server link as the origin, would only slow both. Undefined: use the webseeds from the start.
    */
   webseedFallbackMs?: number
   onProgress?: (downloaded: number, total: number) => void
@@ -128,6 +131,9 @@ function watchDownload(torrent: Torrent, webseeds: string[], options: DownloadOp
     // nothing but corrupt pieces for progress, and the watchdog would never fire.
     let mostBytes = -1
     let lastProgressAt = Date.now()
+    // The swarm's own progress, as this host hears it: a peer announcing a piece (an origin's offer too).
+    let lastPeerHaveAt = Date.now()
+    torrent.on('wire', (wire: Wire) => wire.on('have', () => (lastPeerHaveAt = Date.now())))
     let lastAnnounceAt = Date.now()
     let settled = false
     let corruptPieces = 0
@@ -154,8 +160,8 @@ function watchDownload(torrent: Torrent, webseeds: string[], options: DownloadOp
         return
       }
       const idle = Date.now() - lastProgressAt
-      if (!webseedsAdded && idle >= options.webseedFallbackMs!) {
-        // The swarm is not delivering (no origin seeder, no peers yet): fall back to HTTP.
+      if (!webseedsAdded && idle >= options.webseedFallbackMs! && Date.now() - lastPeerHaveAt >= options.webseedFallbackMs!) {
+        // The swarm is not delivering and not moving (no origin seeder, no peers yet): fall back to HTTP.
         webseedsAdded = true
         lastProgressAt = Date.now()
         for (const url of webseeds) torrent.addWebSeed(url)

@@ -11,7 +11,11 @@ import type { Torrent, Wire } from 'webtorrent'
  * bitfield or BEP 6 have-none): the pieces the fewest peers have or are being offered. When the peer has
  * asked for every block of an offered piece, or announces having it from someone else, the next one is
  * offered; an offer left unasked for offerTimeoutMs is withdrawn and replaced (the peer may have the piece
- * from elsewhere, unannounced). Until every piece was offered once, no two peers are offered the same piece; after that the
+ * from elsewhere, unannounced). Until every piece has gone out once, a piece is offered only if no peer
+ * holds it or is being offered it: a peer that arrives when none is left gets no offer and takes its
+ * first pieces from the hosts that got them. Without that rule, a fleet with more hosts than half the
+ * pieces made the origin send each piece to several hosts at once (64 hosts, a 32-piece release: 3.6
+ * copies of the release before every piece was out; docs/performance.md, eleventh session). After that the
  * origin keeps feeding whatever the swarm holds least, so a piece stuck at a slow host goes out again.
  * The peer's view stays valid BitTorrent (a peer that has a few pieces), so any client works with it.
  */
@@ -45,12 +49,30 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   /** Pieces that went out at least once (asked for in full, or announced by a peer), and how many. */
   let out: Uint8Array | undefined
   let outCount = 0
+  const everyPieceOut = () => outCount === torrent.pieces.length
+  /** Each connected peer's offerMore: peers left without offers in the first pass wait for these. */
+  const offerers = new Set<() => void>()
+  const offerToAll = () => {
+    for (const offerMore of offerers) offerMore()
+  }
   const wentOut = (index: number) => {
     out ??= new Uint8Array(torrent.pieces.length)
     if (out[index]) return
     out[index] = 1
     outCount++
-    if (outCount === torrent.pieces.length) options.onEveryPieceOut?.({ ms: firstOfferAt ? Date.now() - firstOfferAt : 0 })
+    if (!everyPieceOut()) return
+    options.onEveryPieceOut?.({ ms: firstOfferAt ? Date.now() - firstOfferAt : 0 })
+    offerToAll()
+  }
+  /** One peer fewer holds or is offered the piece; in the first pass, a piece nobody has is free again. */
+  let offerQueued = false
+  const release = (index: number) => {
+    if (--counts()[index]! > 0 || everyPieceOut() || offerQueued) return
+    offerQueued = true
+    queueMicrotask(() => {
+      offerQueued = false
+      offerToAll()
+    })
   }
 
   torrent.on('wire', (wire: SeedWire) => {
@@ -70,8 +92,9 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
 
     const offerMore = () => {
       const window = Math.max(2, Math.ceil((wire.uploadSpeed() * options.windowMs) / 1000 / torrent.pieceLength))
+      const firstPass = !everyPieceOut()
       while (offers.size < window) {
-        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i))
+        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i) && (!firstPass || counts()[i] === 0))
         if (index < 0) return
         offers.set(index, { at: Date.now(), asked: new Map() })
         firstOfferAt ||= Date.now()
@@ -83,6 +106,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     const start = () => {
       if (started) return
       started = true
+      offerers.add(offerMore)
       if (wire.hasFast) haveNone()
       else bitfield(new Uint8Array(Math.ceil(torrent.pieces.length / 8)))
       offerMore()
@@ -96,7 +120,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
         if (asked.size > 0 || at > before) continue
         offers.delete(index)
         withdrawn.add(index)
-        counts()[index]!--
+        release(index)
       }
       if (started) offerMore()
     }
@@ -106,9 +130,9 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     const peerGot = (index: number) => {
       if (index < 0 || index >= torrent.pieces.length || peerHas.has(index)) return
       peerHas.add(index)
-      wentOut(index)
       // Already counted while offered or delivering; counted now otherwise (it came from another peer).
       if (!offers.delete(index) && !delivering.delete(index)) counts()[index]!++
+      wentOut(index)
     }
     wire.on('have', (index: number) => {
       peerGot(index)
@@ -132,10 +156,10 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     })
     wire.once('close', () => {
       clearInterval(expiry)
-      const c = counts()
-      for (const index of offers.keys()) c[index]!--
-      for (const index of delivering) c[index]!--
-      for (const index of peerHas) c[index]!--
+      offerers.delete(offerMore)
+      for (const index of offers.keys()) release(index)
+      for (const index of delivering) release(index)
+      for (const index of peerHas) release(index)
     })
   })
 }

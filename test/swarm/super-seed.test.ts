@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import Protocol from 'bittorrent-protocol'
 import type WebTorrent from 'webtorrent'
 import { makeTorrent } from '../../src/release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
 import { seedTorrent } from '../../src/swarm/download.ts'
 import { leastHeld, superSeed } from '../../src/swarm/super-seed.ts'
 import { waitFor } from '../helpers/processes.ts'
+import { RawPeer } from '../helpers/raw-peer.ts'
 
 const KiB = 1024
 const PIECE = 256 * KiB
@@ -39,42 +38,13 @@ async function writeRelease(dir: string) {
   return makeTorrent(join(dir, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
 }
 
-/** A bare BitTorrent peer (bittorrent-protocol, as webtorrent uses) connected to the seeder. */
-class RawPeer {
-  readonly wire = new Protocol()
-  readonly socket: Socket
-  readonly offered: number[] = []
-  initial: string | undefined
-
-  constructor(port: number, infoHash: string, fast: boolean) {
-    this.socket = connect(port, '127.0.0.1')
-    this.socket.pipe(this.wire).pipe(this.socket)
-    this.wire.on('have-none', () => (this.initial ??= 'have-none'))
-    this.wire.on('have-all', () => (this.initial ??= 'have-all'))
-    this.wire.on('bitfield', (bits: { get(i: number): boolean }) => {
-      const count = Array.from({ length: PIECES }, (_, i) => bits.get(i)).filter(Boolean).length
-      this.initial ??= `bitfield with ${count} pieces`
-    })
-    this.wire.on('have', (index: number) => this.offered.push(index))
-    this.wire.handshake(infoHash, randomBytes(20), { dht: false, fast })
-  }
-
-  request(index: number, offset: number, length: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => this.wire.request(index, offset, length, (err: Error | null, block: Uint8Array) => (err ? reject(err) : resolve(Buffer.from(block)))))
-  }
-
-  close(): void {
-    this.socket.destroy()
-  }
-}
-
 describe('super-seeding origin', { timeout: 30_000 }, () => {
   let tmp = ''
   let client: WebTorrent
   let infoHash = ''
   const peers: RawPeer[] = []
   const peer = (fast: boolean) => {
-    const p = new RawPeer(client.torrentPort, infoHash, fast)
+    const p = new RawPeer(client.torrentPort, infoHash, fast, PIECES)
     peers.push(p)
     return p
   }
@@ -128,15 +98,22 @@ describe('super-seeding origin', { timeout: 30_000 }, () => {
     assert.notEqual(b.offered[2], got)
   })
 
-  test('after every piece was offered once, offers what the swarm holds least', async () => {
-    // Peers a and b hold or were offered 6 or 7 pieces; five new peers with two offers each take the rest.
-    const fresh = [peer(true), peer(true), peer(true), peer(true), peer(true)]
-    await waitFor('offers to the new peers', () => fresh.every((p) => p.offered.length >= 2), 5000)
+  test('before every piece has gone out, offers no piece twice: a peer left without offers gets some once all are out', async () => {
+    // Peers a and b hold or were offered 6 pieces; 10 are free, and six new peers would take two each.
+    const fresh = [peer(true), peer(true), peer(true), peer(true), peer(true), peer(true)]
+    const freshOffers = () => fresh.reduce((n, p) => n + p.offered.length, 0)
+    await waitFor('the 10 free pieces offered', () => freshOffers() >= 10, 5000)
+    await new Promise((r) => setTimeout(r, 300)) // no more offers arrive while no piece is free
+    assert.equal(freshOffers(), 10)
     const all = peers.flatMap((p) => p.offered)
-    assert.equal(new Set(all).size, PIECES, 'all 16 pieces offered')
-    const counts = new Map<number, number>()
-    for (const i of all) counts.set(i, (counts.get(i) ?? 0) + 1)
-    assert.ok(Math.max(...counts.values()) <= 2, 'no piece offered a third time while some were offered once')
+    assert.equal(all.length, PIECES, 'each piece offered exactly once')
+    assert.equal(new Set(all).size, PIECES)
+    const starved = fresh.find((p) => p.offered.length === 0)
+    assert.ok(starved, `a new peer left without offers (offers per new peer: ${fresh.map((p) => p.offered.length).join(' ')})`)
+    // Every peer announces what it was offered: every piece is out, and the starved peer is fed at once
+    // (not at the next offer time-out, 15 s away), with what the swarm holds least.
+    for (const p of peers) for (const index of p.offered) p.wire.have(index)
+    await waitFor('offers to the starved peer', () => starved.offered.length >= 2, 2000)
   })
 })
 
@@ -151,7 +128,7 @@ describe('super-seeding offers that are never asked for', { timeout: 30_000 }, (
       const torrent = client.add(made.torrent, { path: tmp, skipVerify: true })
       superSeed(torrent as Parameters<typeof superSeed>[0], { windowMs: 1000, offerTimeoutMs: 300 })
       await new Promise((resolve) => torrent.once('ready', resolve))
-      const silent = new RawPeer(client.torrentPort, made.infoHash, true)
+      const silent = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
       peers.push(silent)
       await waitFor('two first offers', () => silent.offered.length >= 2, 5000)
       const first = silent.offered.slice(0, 2)
@@ -176,7 +153,7 @@ describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () =
       const made = await writeRelease(tmp)
       await whenListening(client, 0)
       await seedTorrent(client, made.torrent, tmp, { skipVerify: true, superSeed: true, onEveryPieceOut: (info) => reports.push(info) })
-      const a = new RawPeer(client.torrentPort, made.infoHash, true)
+      const a = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
       peers.push(a)
       await waitFor('the first offers', () => a.offered.length >= 2, 5000)
       a.wire.interested()
@@ -194,9 +171,11 @@ describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () =
       assert.equal(reports.length, 0, 'not reported while a piece has not gone out')
       // The last piece reaches the swarm another way: a second peer announces it.
       const last = Array.from({ length: PIECES }, (_, i) => i).find((i) => !asked.has(i))!
-      const b = new RawPeer(client.torrentPort, made.infoHash, true)
+      const b = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
       peers.push(b)
-      await waitFor('the second peer to get offers', () => b.offered.length >= 1, 5000)
+      await waitFor("the second peer to get the seeder's have-none", () => b.initial === 'have-none', 5000)
+      await new Promise((r) => setTimeout(r, 200))
+      assert.deepEqual(b.offered, [], 'the one piece not out yet is offered to a: none for b')
       b.wire.have(last)
       await waitFor('the report', () => reports.length > 0, 5000)
       await new Promise((r) => setTimeout(r, 200))

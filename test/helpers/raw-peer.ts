@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto'
+import { connect, type Socket } from 'node:net'
+import Protocol from 'bittorrent-protocol'
+
+/**
+ * A bare BitTorrent peer (bittorrent-protocol, as webtorrent uses) connected to a seeder on loopback: it
+ * records the seeder's first message about its pieces and every piece offered (HAVE), and asks only
+ * for what a test makes it ask.
+ */
+export class RawPeer {
+  readonly wire = new Protocol()
+  readonly socket: Socket
+  readonly offered: number[] = []
+  initial: string | undefined
+
+  constructor(port: number, infoHash: string, fast: boolean, pieces: number) {
+    this.socket = connect(port, '127.0.0.1')
+    this.socket.pipe(this.wire).pipe(this.socket)
+    this.wire.on('have-none', () => (this.initial ??= 'have-none'))
+    this.wire.on('have-all', () => (this.initial ??= 'have-all'))
+    this.wire.on('bitfield', (bits: { get(i: number): boolean }) => {
+      const count = Array.from({ length: pieces }, (_, i) => bits.get(i)).filter(Boolean).length
+      this.initial ??= `bitfield with ${count} pieces`
+    })
+    this.wire.on('have', (index: number) => this.offered.push(index))
+    this.wire.handshake(infoHash, randomBytes(20), { dht: false, fast })
+  }
+
+  request(index: number, offset: number, length: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => this.wire.request(index, offset, length, (err: Error | null, block: Uint8Array) => (err ? reject(err) : resolve(Buffer.from(block)))))
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+}

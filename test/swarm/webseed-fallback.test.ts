@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import type WebTorrent from 'webtorrent'
+import { makeTorrent } from '../../src/release/torrent.ts'
+import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
+import { startDownload } from '../../src/swarm/download.ts'
+import { waitFor } from '../helpers/processes.ts'
+import { RawPeer } from '../helpers/raw-peer.ts'
+
+// When a download falls back to the server's HTTP webseed: when the swarm gives it nothing and is still (no
+// peer announced a piece), not while other hosts are getting pieces, as at the start of a large rollout,
+// when the origin seeder feeds a few hosts first (src/swarm/super-seed.ts).
+
+const KiB = 1024
+const PIECES = 2
+const CONTENT = randomBytes(PIECES * 256 * KiB)
+const NAME = 'app-v1.tar.gz'
+/** A second release, of 12 pieces: a peer announcing a new piece every 200 ms for 2 s needs 10. */
+const LONGER = randomBytes(12 * 256 * KiB)
+const LONGER_NAME = 'app-v2.tar.gz'
+
+let tmp = ''
+let webseed: Server
+let webseedRequests = 0
+let torrentFile: Buffer
+let longer: { torrent: Buffer; infoHash: string }
+const clients: WebTorrent[] = []
+const peers: RawPeer[] = []
+
+/** A swarm client listening on a free port, destroyed after the tests. */
+async function swarmClient(): Promise<WebTorrent> {
+  const client = createSwarmClient({ torrentPort: 0 })
+  clients.push(client)
+  await whenListening(client, 0)
+  return client
+}
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'rookery-webseed-fallback-'))
+  await mkdir(join(tmp, 'seed'))
+  await writeFile(join(tmp, 'seed', NAME), CONTENT)
+  await writeFile(join(tmp, 'seed', LONGER_NAME), LONGER)
+  // The webseed: the files with HTTP ranges, as the server serves them, counting requests.
+  webseed = createServer((req, res) => {
+    webseedRequests++
+    const body = req.url === `/${LONGER_NAME}` ? LONGER : CONTENT
+    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
+    if (!range) return void res.writeHead(200, { 'content-length': body.length }).end(body)
+    const [from, to] = [Number(range[1]), Number(range[2])]
+    res.writeHead(206, { 'content-length': to - from + 1, 'content-range': `bytes ${from}-${to}/${body.length}` }).end(body.subarray(from, to + 1))
+  })
+  await new Promise<void>((resolve) => webseed.listen(0, '127.0.0.1', resolve))
+  const port = (webseed.address() as { port: number }).port
+  // Port 1: no tracker answers; the tests connect peers directly.
+  const made = await makeTorrent(join(tmp, 'seed', NAME), { name: NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${NAME}` })
+  assert.equal(made.pieceLength, 256 * KiB)
+  torrentFile = made.torrent
+  longer = await makeTorrent(join(tmp, 'seed', LONGER_NAME), { name: LONGER_NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${LONGER_NAME}` })
+})
+
+after(async () => {
+  for (const p of peers) p.close()
+  for (const c of clients) await destroySwarmClient(c)
+  webseed.close()
+  await rm(tmp, { recursive: true, force: true })
+})
+
+test('with no peer at all, the download falls back to the webseed after webseed_fallback', { timeout: 30_000 }, async () => {
+  const before = webseedRequests
+  const started = Date.now()
+  const download = await startDownload(await swarmClient(), torrentFile, { dir: join(tmp, 'alone'), stallTimeoutMs: 20_000, webseedFallbackMs: 500 })
+  await download.done
+  assert.ok(Date.now() - started >= 500, 'the webseed was used before the fallback time')
+  assert.ok(webseedRequests > before, 'no request reached the webseed')
+  assert.equal(download.traffic().fromWebseed, CONTENT.length)
+})
+
+test('while peers announce pieces, the download waits for them; once they fall silent, it takes the webseed', { timeout: 30_000 }, async () => {
+  const before = webseedRequests
+  const client = await swarmClient()
+  const download = await startDownload(client, longer.torrent, { dir: join(tmp, 'announced'), stallTimeoutMs: 20_000, webseedFallbackMs: 500 })
+  // A host that is getting the release from elsewhere: it announces a new piece every 200 ms, serves nothing.
+  const host = new RawPeer(client.torrentPort, longer.infoHash, true, 12)
+  peers.push(host)
+  let next = 0
+  const announcing = setInterval(() => host.wire.have(next++), 200)
+  await new Promise((r) => setTimeout(r, 2000))
+  clearInterval(announcing)
+  assert.ok(!download.torrent.wires.some((w) => w.type === 'webSeed'), 'the webseed was added while a peer announced pieces')
+  assert.equal(webseedRequests, before)
+  host.close()
+  await download.done
+  assert.ok(webseedRequests > before)
+  assert.equal(download.traffic().fromWebseed, LONGER.length)
+})
