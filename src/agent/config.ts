@@ -48,7 +48,7 @@ export const agentConfigSchema = z
      * inside a datacenter (a long queue of requests delays everyone's); raise it across regions.
      */
     request_pipeline: z.prefault(duration, '100ms'),
-    /** Download from the server's HTTP webseed only after the swarm gave no data for this long (0: at once). */
+    /** Download from the server's HTTP webseed only after the swarm gave no data, and no peer announced a piece, for this long (0: at once). */
     webseed_fallback: z.prefault(duration, '5s'),
     /** First delay before retrying a failed download or poll; doubles per failure, up to 10 minutes. */
     retry_backoff: z.prefault(duration, '15s'),
