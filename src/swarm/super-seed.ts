@@ -142,6 +142,13 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       for (let i = 0; i < torrent.pieces.length; i++) if (pieces.get(i)) peerGot(i)
       if (started) offerMore()
     })
+    // A complete peer says so with BEP 6's have-all instead of a bitfield (webtorrent does: a host that
+    // finished, connecting again). Taken for a peer with nothing, it was offered pieces it never asks
+    // for, and until every piece had gone out those pieces went to nobody else for the offer time-out.
+    wire.on('have-all', () => {
+      for (let i = 0; i < torrent.pieces.length; i++) peerGot(i)
+      if (started) offerMore()
+    })
     wire.on('request', (index: number, offset: number, length: number) => {
       const asked = offers.get(index)?.asked
       if (!asked) return

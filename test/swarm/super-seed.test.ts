@@ -188,3 +188,35 @@ describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () =
     }
   })
 })
+
+describe('super-seeding origin, a complete peer', { timeout: 30_000 }, () => {
+  test('a peer announcing every piece with have-all (BEP 6) is offered nothing and counts as holding them all', async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
+    const client = createSwarmClient({ torrentPort: 0 })
+    const peers: RawPeer[] = []
+    const reports: Array<{ ms: number }> = []
+    try {
+      const made = await writeRelease(tmp)
+      await whenListening(client, 0)
+      await seedTorrent(client, made.torrent, tmp, { skipVerify: true, superSeed: true, onEveryPieceOut: (info) => reports.push(info) })
+      // A finished host connecting to the origin, as webtorrent's wire says it: have-all.
+      const complete = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
+      peers.push(complete)
+      // The seeder speaks first (have-none, two offers); then the peer's have-all arrives.
+      await waitFor('the first offers', () => complete.offered.length >= 2, 5000)
+      const offeredBefore = complete.offered.length
+      ;(complete.wire as unknown as { haveAll(): void }).haveAll()
+      await waitFor('every piece counted as out', () => reports.length > 0, 5000)
+      await new Promise((r) => setTimeout(r, 200))
+      assert.equal(complete.offered.length, offeredBefore, 'the complete peer was offered more pieces')
+      // The pieces stay free for the others: a new peer is offered two.
+      const fresh = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
+      peers.push(fresh)
+      await waitFor('offers to a new peer', () => fresh.offered.length >= 2, 5000)
+    } finally {
+      for (const p of peers) p.close()
+      await destroySwarmClient(client)
+      await rm(tmp, { recursive: true, force: true })
+    }
+  })
+})
