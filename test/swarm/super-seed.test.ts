@@ -143,18 +143,36 @@ describe('super-seeding offers that are never asked for', { timeout: 30_000 }, (
   })
 })
 
+/**
+ * Runs `body` against a fresh super-seeding origin (its own directory and client, reports of every piece
+ * out collected), with `peer()` connecting bare peers to it; all closed and removed afterwards.
+ */
+async function withOrigin(body: (origin: { peer(): RawPeer; reports: Array<{ ms: number }> }) => Promise<void>): Promise<void> {
+  const tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
+  const client = createSwarmClient({ torrentPort: 0 })
+  const peers: RawPeer[] = []
+  const reports: Array<{ ms: number }> = []
+  try {
+    const made = await writeRelease(tmp)
+    await whenListening(client, 0)
+    await seedTorrent(client, made.torrent, tmp, { skipVerify: true, superSeed: true, onEveryPieceOut: (info) => reports.push(info) })
+    const peer = () => {
+      const p = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
+      peers.push(p)
+      return p
+    }
+    await body({ peer, reports })
+  } finally {
+    for (const p of peers) p.close()
+    await destroySwarmClient(client)
+    await rm(tmp, { recursive: true, force: true })
+  }
+}
+
 describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () => {
   test('is reported once, when the last piece was asked for in full or announced by a peer, not before', async () => {
-    const tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
-    const client = createSwarmClient({ torrentPort: 0 })
-    const peers: RawPeer[] = []
-    const reports: Array<{ ms: number }> = []
-    try {
-      const made = await writeRelease(tmp)
-      await whenListening(client, 0)
-      await seedTorrent(client, made.torrent, tmp, { skipVerify: true, superSeed: true, onEveryPieceOut: (info) => reports.push(info) })
-      const a = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
-      peers.push(a)
+    await withOrigin(async ({ peer, reports }) => {
+      const a = peer()
       await waitFor('the first offers', () => a.offered.length >= 2, 5000)
       a.wire.interested()
       await waitFor('the seeder to unchoke', () => !a.wire.peerChoking, 5000)
@@ -171,8 +189,7 @@ describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () =
       assert.equal(reports.length, 0, 'not reported while a piece has not gone out')
       // The last piece reaches the swarm another way: a second peer announces it.
       const last = Array.from({ length: PIECES }, (_, i) => i).find((i) => !asked.has(i))!
-      const b = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
-      peers.push(b)
+      const b = peer()
       await waitFor("the second peer to get the seeder's have-none", () => b.initial === 'have-none', 5000)
       await new Promise((r) => setTimeout(r, 200))
       assert.deepEqual(b.offered, [], 'the one piece not out yet is offered to a: none for b')
@@ -181,28 +198,16 @@ describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () =
       await new Promise((r) => setTimeout(r, 200))
       assert.equal(reports.length, 1, 'reported once')
       assert.ok(reports[0]!.ms >= 0 && reports[0]!.ms < 30_000, `ms from the first offer: ${reports[0]!.ms}`)
-    } finally {
-      for (const p of peers) p.close()
-      await destroySwarmClient(client)
-      await rm(tmp, { recursive: true, force: true })
-    }
+    })
   })
 })
 
 describe('super-seeding origin, a complete peer', { timeout: 30_000 }, () => {
-  test('a peer announcing every piece with have-all (BEP 6) is offered nothing and counts as holding them all', async () => {
-    const tmp = await mkdtemp(join(tmpdir(), 'rookery-superseed-'))
-    const client = createSwarmClient({ torrentPort: 0 })
-    const peers: RawPeer[] = []
-    const reports: Array<{ ms: number }> = []
-    try {
-      const made = await writeRelease(tmp)
-      await whenListening(client, 0)
-      await seedTorrent(client, made.torrent, tmp, { skipVerify: true, superSeed: true, onEveryPieceOut: (info) => reports.push(info) })
-      // A finished host connecting to the origin, as webtorrent's wire says it: have-all.
-      const complete = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
-      peers.push(complete)
-      // The seeder speaks first (have-none, two offers); then the peer's have-all arrives.
+  test('a peer announcing every piece with have-all (BEP 6) is offered nothing more and counts as holding them all', async () => {
+    await withOrigin(async ({ peer, reports }) => {
+      // A finished host connecting to the origin, as webtorrent's wire says it: have-all. The seeder speaks
+      // first (have-none, two offers); then the peer's have-all arrives.
+      const complete = peer()
       await waitFor('the first offers', () => complete.offered.length >= 2, 5000)
       const offeredBefore = complete.offered.length
       ;(complete.wire as unknown as { haveAll(): void }).haveAll()
@@ -210,13 +215,8 @@ describe('super-seeding origin, a complete peer', { timeout: 30_000 }, () => {
       await new Promise((r) => setTimeout(r, 200))
       assert.equal(complete.offered.length, offeredBefore, 'the complete peer was offered more pieces')
       // The pieces stay free for the others: a new peer is offered two.
-      const fresh = new RawPeer(client.torrentPort, made.infoHash, true, PIECES)
-      peers.push(fresh)
+      const fresh = peer()
       await waitFor('offers to a new peer', () => fresh.offered.length >= 2, 5000)
-    } finally {
-      for (const p of peers) p.close()
-      await destroySwarmClient(client)
-      await rm(tmp, { recursive: true, force: true })
-    }
+    })
   })
 })
