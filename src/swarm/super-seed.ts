@@ -14,7 +14,7 @@ import type { Torrent, Wire } from 'webtorrent'
  * from elsewhere, unannounced). Until every piece has gone out once, a piece is offered only if no peer
  * holds it or is being offered it: a peer that arrives when none is left gets no offer and takes its
  * first pieces from the hosts that got them. Without that rule, a fleet with more hosts than half the
- * pieces made the origin send each piece to several hosts at once (64 hosts, a 32-piece release: 3.6
+ * pieces made the origin send each piece to several hosts at once (64 hosts, a 32-piece release: 2.4-3.8
  * copies of the release before every piece was out; docs/performance.md, eleventh session). After that the
  * origin keeps feeding whatever the swarm holds least, so a piece stuck at a slow host goes out again.
  * The peer's view stays valid BitTorrent (a peer that has a few pieces), so any client works with it.
@@ -94,8 +94,9 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       const window = Math.max(2, Math.ceil((wire.uploadSpeed() * options.windowMs) / 1000 / torrent.pieceLength))
       const firstPass = !everyPieceOut()
       while (offers.size < window) {
-        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i) && (!firstPass || counts()[i] === 0))
-        if (index < 0) return
+        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i))
+        // In the first pass only a piece nobody holds or is offered; the least held one is such a piece if any is.
+        if (index < 0 || (firstPass && counts()[index]! > 0)) return
         offers.set(index, { at: Date.now(), asked: new Map() })
         firstOfferAt ||= Date.now()
         counts()[index]!++
@@ -138,17 +139,16 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       peerGot(index)
       if (started) offerMore()
     })
-    wire.on('bitfield', (pieces: { get(index: number): boolean }) => {
-      for (let i = 0; i < torrent.pieces.length; i++) if (pieces.get(i)) peerGot(i)
+    /** The peer's whole state at once: a bitfield, or BEP 6's have-all. */
+    const peerHolds = (has: (index: number) => boolean) => {
+      for (let i = 0; i < torrent.pieces.length; i++) if (has(i)) peerGot(i)
       if (started) offerMore()
-    })
-    // A complete peer says so with BEP 6's have-all instead of a bitfield (webtorrent does: a host that
-    // finished, connecting again). Taken for a peer with nothing, it was offered pieces it never asks
-    // for, and until every piece had gone out those pieces went to nobody else for the offer time-out.
-    wire.on('have-all', () => {
-      for (let i = 0; i < torrent.pieces.length; i++) peerGot(i)
-      if (started) offerMore()
-    })
+    }
+    wire.on('bitfield', (pieces: { get(index: number): boolean }) => peerHolds((i) => pieces.get(i)))
+    // A complete peer says so with have-all instead of a bitfield (webtorrent does: a host that finished,
+    // connecting again). Taken for a peer with nothing, it was offered pieces it never asks for, and until
+    // every piece had gone out those pieces went to nobody else for the offer time-out.
+    wire.on('have-all', () => peerHolds(() => true))
     wire.on('request', (index: number, offset: number, length: number) => {
       const asked = offers.get(index)?.asked
       if (!asked) return
