@@ -102,8 +102,8 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
 
 /**
  * The manifest. With `If-None-Match` of the current ETag the answer is 304, at once, or, with `?wait=S`
- * (long-poll, at most 60 s), when the manifest changes, when an upload starts (a 304 naming the app in
- * PUBLISHING_HEADER), or when the wait is over.
+ * (long-poll, at most 60 s), when the manifest changes, when an upload starts (a 304 naming the app, and a
+ * rollout's cohort, in PUBLISHING_HEADER), or when the wait is over.
  */
 function serveManifest(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, wait: number): void {
   const send = (target: ServerResponse, publishing?: string) => {
