@@ -35,8 +35,7 @@ const sha1 = (buf: Buffer): Buffer => createHash('sha1').update(buf).digest()
 describe('pieceLengthFor', () => {
   test('picks the smallest length giving at most 1024 pieces, capped at 4 MiB', () => {
     const cases: Array<[number, number]> = [
-      [0, 256 * KiB],
-      [1, 256 * KiB],
+      [32 * MiB, 256 * KiB],
       [256 * MiB, 256 * KiB],
       [256 * MiB + 1, 512 * KiB],
       [512 * MiB, 512 * KiB],
@@ -50,6 +49,21 @@ describe('pieceLengthFor', () => {
     ]
     for (const [size, expected] of cases) assert.equal(pieceLengthFor(size), expected, `size ${size}`)
   })
+
+  test('halves the length for a release under 32 MiB until it has 128 pieces, down to 16 KiB', () => {
+    const cases: Array<[number, number]> = [
+      [0, 16 * KiB],
+      [1, 16 * KiB],
+      [2 * MiB, 16 * KiB],
+      [4 * MiB - 1, 16 * KiB],
+      [4 * MiB, 32 * KiB],
+      [8 * MiB, 64 * KiB],
+      [16 * MiB, 128 * KiB],
+      [32 * MiB - 1, 128 * KiB],
+    ]
+    for (const [size, expected] of cases) assert.equal(pieceLengthFor(size), expected, `size ${size}`)
+    for (const size of [4 * MiB, 8 * MiB, 16 * MiB, 32 * MiB]) assert.equal(Math.ceil(size / pieceLengthFor(size)), 128, `pieces of ${size}`)
+  })
 })
 
 describe('makeTorrent', () => {
@@ -57,7 +71,7 @@ describe('makeTorrent', () => {
     const t = await makeTorrent(file, OPTS)
     assert.equal(t.name, OPTS.name)
     assert.equal(t.length, CONTENT.length)
-    assert.equal(t.pieceLength, 256 * KiB)
+    assert.equal(t.pieceLength, 16 * KiB, '600 KiB: under 32 MiB, so pieces short enough for 128 of them')
     assert.ok(Buffer.isBuffer(t.torrent))
 
     const info = await readTorrent(t.torrent)
@@ -65,7 +79,7 @@ describe('makeTorrent', () => {
       infoHash: t.infoHash,
       name: OPTS.name,
       length: CONTENT.length,
-      pieceLength: 256 * KiB,
+      pieceLength: 16 * KiB,
       announce: [OPTS.announce],
       urlList: [OPTS.webseed],
       private: true,
@@ -77,17 +91,20 @@ describe('makeTorrent', () => {
 
   test('computes the infohash BitTorrent clients do: SHA-1 of the bencoded info dictionary', async () => {
     const t = await makeTorrent(file, OPTS)
-    const pieces = Buffer.concat([0, 1, 2].map((i) => sha1(CONTENT.subarray(i * 256 * KiB, (i + 1) * 256 * KiB))))
+    const piece = 16 * KiB
+    const indexes = Array.from({ length: Math.ceil(CONTENT.length / piece) }, (_, i) => i)
+    const pieces = Buffer.concat(indexes.map((i) => sha1(CONTENT.subarray(i * piece, (i + 1) * piece))))
     const infoDict = Buffer.concat([
-      Buffer.from(`d6:lengthi${CONTENT.length}e4:name${OPTS.name.length}:${OPTS.name}12:piece lengthi${256 * KiB}e`),
+      Buffer.from(`d6:lengthi${CONTENT.length}e4:name${OPTS.name.length}:${OPTS.name}12:piece lengthi${piece}e`),
       Buffer.from(`6:pieces${pieces.length}:`),
       pieces,
       Buffer.from('7:privatei1ee'),
     ])
     assert.equal(t.infoHash, sha1(infoDict).toString('hex'))
     assert.ok(t.torrent.includes(infoDict))
-    // pinned, so a dependency upgrade that changes the hash (and splits publishers from servers) fails here
-    assert.equal(t.infoHash, 'eacadfde3c5b6a7e187fa6d2b00ebf5db0d41545')
+    // pinned, so a dependency upgrade or a change of pieceLengthFor that changes the hash (and splits
+    // publishers from servers of another version) fails here
+    assert.equal(t.infoHash, '7962756150114c2814986453574d8dd2657ea32c')
   })
 
   test('is deterministic, and the infohash depends on content and name, not on file path or URLs', async () => {

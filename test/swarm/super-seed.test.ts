@@ -35,7 +35,7 @@ describe('leastHeld', () => {
 /** CONTENT as `<dir>/app-v1.tar.gz` and its torrent. Port 1: no tracker answers; seeders are reached directly. */
 async function writeRelease(dir: string) {
   await writeFile(join(dir, 'app-v1.tar.gz'), CONTENT)
-  return makeTorrent(join(dir, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+  return makeTorrent(join(dir, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x', pieceLength: PIECE })
 }
 
 describe('super-seeding origin', { timeout: 30_000 }, () => {
