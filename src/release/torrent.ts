@@ -23,7 +23,7 @@ const MIN_PIECE_LENGTH = 16 * KiB
  * A release under 32 MiB gets shorter pieces, halved down to 16 KiB (one request) until there are at least
  * 128: a host can pass a piece on only once it is whole, so with a few large pieces most hosts wait for
  * whole pieces to cross link after link. 24 hosts at 2 Mbit/s, a 2 MiB release: 8 pieces of 256 KiB took
- * the median host 4.0 x F/C, 128 pieces of 16 KiB 2.4 x (docs/performance.md, twelfth session).
+ * the median host 4.0 x F/C, 128 pieces of 16 KiB 2.25 x (docs/performance.md, twelfth session).
  */
 export function pieceLengthFor(size: number): number {
   const length = PIECE_LENGTHS.find((candidate) => size <= candidate * MAX_PIECES) ?? (PIECE_LENGTHS[PIECE_LENGTHS.length - 1] as number)
