@@ -128,8 +128,10 @@ function watchDownload(torrent: Torrent, webseeds: string[], options: DownloadOp
     dropCorruptPeers(torrent, { maxStrikes: CORRUPT_STRIKES, onDrop: (peer, strikes) => options.onPeerDropped?.(peer, strikes) })
     // Progress is a new high of received bytes. webtorrent's `downloaded` also counts pieces in flight and
     // drops again when one fails verification, so comparing it for change would take a source that sends
-    // nothing but corrupt pieces for progress, and the watchdog would never fire.
-    let mostBytes = -1
+    // nothing but corrupt pieces for progress, and the watchdog would never fire. Starting from 0, not
+    // below: the first tick finding nothing is not progress, so the webseed fallback and the stall time-out
+    // count from the start (it took one tick, a second, longer).
+    let mostBytes = 0
     let lastProgressAt = Date.now()
     // The swarm's own progress, as this host hears it: a peer announcing a piece (an origin's offer too).
     let lastPeerHaveAt = Date.now()

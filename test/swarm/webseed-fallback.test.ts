@@ -27,6 +27,7 @@ const LONGER_NAME = 'app-v2.tar.gz'
 let tmp = ''
 let webseed: Server
 let webseedRequests = 0
+let firstWebseedRequestAt: number | undefined
 let torrentFile: Buffer
 let longer: { torrent: Buffer; infoHash: string }
 const clients: WebTorrent[] = []
@@ -48,6 +49,7 @@ before(async () => {
   // The webseed: the files with HTTP ranges, as the server serves them, counting requests.
   webseed = createServer((req, res) => {
     webseedRequests++
+    firstWebseedRequestAt ??= Date.now()
     const body = req.url === `/${LONGER_NAME}` ? LONGER : CONTENT
     const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
     if (!range) return void res.writeHead(200, { 'content-length': body.length }).end(body)
@@ -77,6 +79,8 @@ test('with no peer at all, the download falls back to the webseed after webseed_
   await download.done
   assert.ok(Date.now() - started >= 500, 'the webseed was used before the fallback time')
   assert.ok(webseedRequests > before, 'no request reached the webseed')
+  // The watchdog looks once a second here: the first look after 500 ms adds the webseed, not the second.
+  assert.ok(firstWebseedRequestAt! - started < 1900, `the webseed was first asked ${firstWebseedRequestAt! - started} ms after the start`)
   assert.equal(download.traffic().fromWebseed, CONTENT.length)
 })
 
