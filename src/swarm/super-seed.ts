@@ -67,7 +67,9 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   /** One peer fewer holds or is offered the piece; in the first pass, a piece nobody has is free again. */
   let offerQueued = false
   const release = (index: number) => {
-    if (--counts()[index]! > 0 || everyPieceOut() || offerQueued) return
+    const c = counts()
+    c[index]!--
+    if (c[index]! > 0 || everyPieceOut() || offerQueued) return
     offerQueued = true
     queueMicrotask(() => {
       offerQueued = false

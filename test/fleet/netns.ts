@@ -134,8 +134,8 @@ export function createNetwork(opts: NetOptions): Host[] {
   // kernel keeps one ARP table for all namespaces, with one size limit (net.ipv4.neigh.default.gc_thresh3,
   // 1024 entries): with 64 hosts, each learning 64 neighbours, it overflowed ("neighbor table overflow!"
   // in dmesg), and the hosts that came last could resolve no peer: their SYNs never left and 41-53 of
-  // their connections sat in SYN-SENT (docs/performance.md, eleventh session). Real hosts each have their own table.
-  // Permanent entries are exempt from that limit, and go with the namespaces.
+  // their connections sat in SYN-SENT (docs/performance.md, eleventh session). Real hosts each have their
+  // own table. Permanent entries are exempt from that limit, and go with the namespaces.
   const neighbours = (self: Host) => hosts.filter((h) => h !== self).map((h) => `neigh replace ${h.addr} lladdr ${macOf(h.index)} dev eth0 nud permanent`)
   const swShaping: string[] = []
   for (const h of hosts) {

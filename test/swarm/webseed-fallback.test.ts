@@ -60,7 +60,6 @@ before(async () => {
   const port = (webseed.address() as { port: number }).port
   // Port 1: no tracker answers; the tests connect peers directly.
   const made = await makeTorrent(join(tmp, 'seed', NAME), { name: NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${NAME}`, pieceLength: 256 * KiB })
-  assert.equal(made.pieceLength, 256 * KiB)
   torrentFile = made.torrent
   longer = await makeTorrent(join(tmp, 'seed', LONGER_NAME), { name: LONGER_NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${LONGER_NAME}`, pieceLength: 256 * KiB })
 })
