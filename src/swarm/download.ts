@@ -4,6 +4,7 @@ import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { dropCorruptPeers } from './corrupt-peers.ts'
 import { assemblePiecesInPlace, releasePiecesOnceWritten } from './piece-memory.ts'
+import { skipRedundantHaves } from './redundant-haves.ts'
 import { superSeed, type SuperSeedOptions } from './super-seed.ts'
 import { verifiedPrefix } from './verified-prefix.ts'
 
@@ -114,6 +115,7 @@ export async function startDownload(client: WebTorrent, torrentFile: Buffer, opt
   const webseeds = parsed.urlList ?? []
   if (options.webseedFallbackMs !== undefined) parsed.urlList = []
   const torrent = client.add(parsed, addOptions(options.dir, parsed.pieceLength, options.announce))
+  skipRedundantHaves(torrent)
   const traffic = countTraffic(torrent)
   const done = watchDownload(torrent, webseeds, options)
   return { torrent, traffic, done, onDisk: verifiedPrefix(torrent, done) }

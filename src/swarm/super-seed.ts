@@ -1,4 +1,5 @@
 import type { Torrent, Wire } from 'webtorrent'
+import { askForEveryHave } from './redundant-haves.ts'
 
 /**
  * Super-seeding (the idea of BEP 16) for the origin seeder, whose upload is the one scarce link of a
@@ -80,6 +81,8 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   torrent.on('wire', (wire: SeedWire) => {
     // The torrent's own web seed (its url-list) is a wire too, holding every piece: not a peer to feed.
     if (wire.type === 'webSeed') return
+    // Hosts skip HAVEs for pieces a peer has shown; the origin shows a few and must hear about the rest.
+    askForEveryHave(wire)
     /** Offered piece -> when it was offered, and the bytes of it the peer asked for, by block offset. */
     const offers = new Map<number, { at: number; asked: Map<number, number> }>()
     /** Offers withdrawn unasked: not offered to this peer again (it was told about them once). */

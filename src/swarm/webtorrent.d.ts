@@ -95,6 +95,10 @@ declare module 'bittorrent-protocol' {
   import { Duplex } from 'node:stream'
   export default class Protocol extends Duplex {
     peerChoking: boolean
+    /** Keys sent in this side's BEP 10 extended handshake; the peer's, once received. */
+    extendedHandshake: Record<string, unknown>
+    peerExtendedHandshake: Record<string, unknown>
+    bitfield(bits: Uint8Array): void
     handshake(infoHash: string | Uint8Array, peerId: string | Uint8Array, extensions?: { dht?: boolean; fast?: boolean }): void
     interested(): void
     have(index: number): void

@@ -5,16 +5,33 @@ import Protocol from 'bittorrent-protocol'
 /**
  * A bare BitTorrent peer (bittorrent-protocol, as webtorrent uses) connected to a seeder on loopback: it
  * records the seeder's first message about its pieces and every piece offered (HAVE), and asks only
- * for what a test makes it ask.
+ * for what a test makes it ask. It never unchokes, so it serves nothing; `options` can make it claim
+ * pieces (a bitfield after the handshake) and add keys to its BEP 10 extended handshake.
  */
+export interface RawPeerOptions {
+  /** Pieces it claims to have, sent as its bitfield once the handshakes are done. */
+  has?: (index: number) => boolean
+  /** Extra keys for its extended handshake. */
+  extendedHandshake?: Record<string, unknown>
+}
+
 export class RawPeer {
   readonly wire = new Protocol()
   readonly socket: Socket
   readonly offered: number[] = []
   initial: string | undefined
 
-  constructor(port: number, infoHash: string, fast: boolean, pieces: number) {
+  constructor(port: number, infoHash: string, fast: boolean, pieces: number, options: RawPeerOptions = {}) {
     this.socket = connect(port, '127.0.0.1')
+    Object.assign(this.wire.extendedHandshake, options.extendedHandshake)
+    const has = options.has
+    if (has) {
+      this.wire.once('handshake', () => {
+        const bits = new Uint8Array(Math.ceil(pieces / 8))
+        for (let i = 0; i < pieces; i++) if (has(i)) bits[i >> 3]! |= 0x80 >> (i & 7)
+        this.wire.bitfield(bits)
+      })
+    }
     this.socket.pipe(this.wire).pipe(this.socket)
     this.wire.on('have-none', () => (this.initial ??= 'have-none'))
     this.wire.on('have-all', () => (this.initial ??= 'have-all'))
