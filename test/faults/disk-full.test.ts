@@ -58,8 +58,11 @@ test('disk full in deploy_to: a clear transient error, no staging left, current 
   assert.equal(failure.permanent, false)
   assert.ok(Date.parse(failure.retry_after) > Date.parse(failure.at), `retry_after ${failure.retry_after} is not after ${failure.at}`)
 
-  const failed = (await lab.agentLog('host')).filter((l) => l.msg === 'deploy failed' && l.tag === 'v2')
-  assert.ok(failed.length >= 2)
+  // The agent saves the failure to its state, then logs it: the second line may still be on its way.
+  const failed = await waitFor('two "deploy failed" lines for v2', async () => {
+    const lines = (await lab.agentLog('host')).filter((l) => l.msg === 'deploy failed' && l.tag === 'v2')
+    return lines.length >= 2 ? lines : undefined
+  }, 10_000, 100)
   for (const line of failed) {
     assert.equal(line.code, 'ROOKERY_EXTRACT_IO')
     assert.equal(line.permanent, false)
