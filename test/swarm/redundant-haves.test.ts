@@ -96,3 +96,14 @@ test('the super-seeding origin asks every peer for every HAVE', { timeout: 30_00
   await waitFor('the plain seeder\'s extended handshake', () => q.wire.peerExtendedHandshake?.m !== undefined, 5000)
   assert.equal(q.wire.peerExtendedHandshake[WANTS_EVERY_HAVE], undefined, 'only a super-seeder asks')
 })
+
+test('a host hears the key also when the origin connects to it, and downloads from it', { timeout: 30_000 }, async () => {
+  const host = await swarmClient()
+  const download = await startDownload(host, torrentFile, { dir: join(tmp, 'dialled'), stallTimeoutMs: 20_000, webseedFallbackMs: 60_000 })
+  const origin = await swarmClient()
+  const seeded = await seedTorrent(origin, torrentFile, join(tmp, 'seed'), { skipVerify: true, superSeed: true })
+  seeded.addPeer(`127.0.0.1:${host.torrentPort}`)
+  await download.done
+  const fromOrigin = (download.torrent.wires as unknown as Array<{ peerExtendedHandshake?: Record<string, unknown> }>).filter((w) => w.peerExtendedHandshake?.[WANTS_EVERY_HAVE] === 1)
+  assert.equal(fromOrigin.length, 1, 'the origin\'s outgoing connection carries the key')
+})
