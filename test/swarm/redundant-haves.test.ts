@@ -4,13 +4,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import type WebTorrent from 'webtorrent'
 import { makeTorrent } from '../../src/release/torrent.ts'
-import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
 import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
 import { WANTS_EVERY_HAVE } from '../../src/swarm/redundant-haves.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
+import { SwarmClients } from '../helpers/swarm-clients.ts'
 
 // Which peers a downloading host tells about the pieces it completes (HAVE): only those lacking the piece,
 // except a peer that asks for every HAVE, as the super-seeding origin does.
@@ -24,15 +23,10 @@ const ALL = Array.from({ length: PIECES }, (_, i) => i)
 let tmp = ''
 let torrentFile: Buffer
 let infoHash = ''
-const clients: WebTorrent[] = []
 const peers: RawPeer[] = []
 
-async function swarmClient(): Promise<WebTorrent> {
-  const client = createSwarmClient({ torrentPort: 0 })
-  clients.push(client)
-  await whenListening(client, 0)
-  return client
-}
+const clients = new SwarmClients()
+const swarmClient = () => clients.create()
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'rookery-haves-'))
@@ -46,7 +40,7 @@ before(async () => {
 
 after(async () => {
   for (const p of peers) p.close()
-  for (const c of clients) await destroySwarmClient(c)
+  await clients.destroyAll()
   await rm(tmp, { recursive: true, force: true })
 })
 

@@ -5,12 +5,11 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import type WebTorrent from 'webtorrent'
 import { makeTorrent } from '../../src/release/torrent.ts'
-import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
 import { startDownload } from '../../src/swarm/download.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
+import { SwarmClients } from '../helpers/swarm-clients.ts'
 
 // When a download falls back to the server's HTTP webseed: when the swarm gives it nothing and is still (no
 // peer announced a piece), not while other hosts are getting pieces, as at the start of a large rollout,
@@ -30,16 +29,10 @@ let webseedRequests = 0
 let firstWebseedRequestAt: number | undefined
 let torrentFile: Buffer
 let longer: { torrent: Buffer; infoHash: string }
-const clients: WebTorrent[] = []
 const peers: RawPeer[] = []
 
-/** A swarm client listening on a free port, destroyed after the tests. */
-async function swarmClient(): Promise<WebTorrent> {
-  const client = createSwarmClient({ torrentPort: 0 })
-  clients.push(client)
-  await whenListening(client, 0)
-  return client
-}
+const clients = new SwarmClients()
+const swarmClient = () => clients.create()
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'rookery-webseed-fallback-'))
@@ -66,7 +59,7 @@ before(async () => {
 
 after(async () => {
   for (const p of peers) p.close()
-  for (const c of clients) await destroySwarmClient(c)
+  await clients.destroyAll()
   webseed.close()
   await rm(tmp, { recursive: true, force: true })
 })
