@@ -6,9 +6,10 @@ import type { Torrent, Wire } from 'webtorrent'
  * most HAVEs tell a peer nothing: pieces x peers tiny messages per host, each a write, a segment through
  * the network and a wake-up and parse at the receiver. Skipping them is libtorrent's
  * `send_redundant_have = false`: a peer that has a piece never asks for it, so its view of this host
- * only matters for pieces it lacks. 64 hosts at 10 Mbit/s with an 8 MiB release (128 pieces), two runs
- * each: the swarm processes' write calls 468,000-481,000 -> 312,000-314,000, their CPU 126-136 -> 113 s
- * (docs/performance.md, thirteenth session).
+ * only matters for pieces it lacks. 64 hosts at 10 Mbit/s with an 8 MiB release (128 pieces), in the
+ * fleet bed: the swarm processes' write calls 468,000-481,000 -> 282,000-314,000 and the clients' CPU
+ * 126-136 -> 106-113 s (four runs against two; docs/performance.md, thirteenth session). No change shows
+ * at 8 or 24 hosts.
  *
  * The exception is the origin (src/swarm/super-seed.ts): it shows each host only the pieces it offers it,
  * and needs to hear when the host got an offered piece from someone else, which that host's HAVE tells
