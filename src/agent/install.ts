@@ -64,6 +64,10 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
       if (total <= 3 || total % 100 === 0) log.warn({ piece, corrupt_pieces: total }, 'piece failed verification: a source sent corrupt data')
     },
     onPeerDropped: (peer, strikes) => log.warn({ peer, strikes }, 'peer dropped: it sent pieces that failed verification'),
+    // Once per download. Expected now and then at the start of a large rollout; from many hosts, or with
+    // origin false, it says the origin seeder is out of their reach and the server's HTTP carries the release.
+    onWebseedFallback: ({ quietMs, peers, origin }) =>
+      log.info({ quiet_ms: quietMs, peers, origin_connected: origin }, 'download falls back to the webseed: the swarm gave no data'),
     onDownloaded: (traffic) => {
       downloaded = { downloadMs: Date.now() - started, traffic }
       log.info({ download_ms: downloaded.downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download complete')

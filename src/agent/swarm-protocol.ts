@@ -1,6 +1,6 @@
 import { RookeryError, UnavailableError, VerifyError, type ExitCodeValue } from '../errors.ts'
 import type { ExtractLimits } from '../release/extract.ts'
-import type { TrafficStats } from '../swarm/download.ts'
+import type { TrafficStats, WebseedFallback } from '../swarm/download.ts'
 import type { SeedOver } from './linger.ts'
 
 /**
@@ -48,6 +48,7 @@ export type FromWorker =
   | { type: 'progress'; id: number; done: number; total: number }
   | { type: 'corrupt-piece'; id: number; piece: number; total: number }
   | { type: 'peer-dropped'; id: number; peer: string; strikes: number }
+  | ({ type: 'webseed-fallback'; id: number } & WebseedFallback)
   | { type: 'downloaded'; id: number; traffic: TrafficStats }
   | { type: 'extracted'; id: number; files: number; bytes: number }
   | { type: 'failed'; id: number; error: SentError }

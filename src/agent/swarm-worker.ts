@@ -71,6 +71,7 @@ export async function runSwarmWorker(): Promise<void> {
       onProgress: (done, total) => send({ type: 'progress', id: req.id, done, total }),
       onCorruptPiece: (piece, total) => send({ type: 'corrupt-piece', id: req.id, piece, total }),
       onPeerDropped: (peer, strikes) => send({ type: 'peer-dropped', id: req.id, peer, strikes }),
+      onWebseedFallback: (fallback) => send({ type: 'webseed-fallback', id: req.id, ...fallback }),
       ...(req.webseedFallbackMs !== undefined ? { webseedFallbackMs: req.webseedFallbackMs } : {}),
       ...(req.announce ? { announce: req.announce } : {}),
     })

@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import type { TrafficStats } from '../swarm/download.ts'
+import type { TrafficStats, WebseedFallback } from '../swarm/download.ts'
 import { receivedError, type FromWorker, type InstallRequest, type ToWorker } from './swarm-protocol.ts'
 
 /**
@@ -25,6 +25,8 @@ export interface InstallEvents {
   onProgress: (done: number, total: number) => void
   onCorruptPiece: (piece: number, total: number) => void
   onPeerDropped: (peer: string, strikes: number) => void
+  /** The download added the server's webseed: the swarm gave nothing for a while (see webseed_fallback). */
+  onWebseedFallback: (fallback: WebseedFallback) => void
   /** Every piece is verified (the extraction may still be finishing). */
   onDownloaded: (traffic: TrafficStats) => void
 }
@@ -105,6 +107,8 @@ export function openSwarm(options: SwarmOptions): Swarm {
         return install.events.onCorruptPiece(m.piece, m.total)
       case 'peer-dropped':
         return install.events.onPeerDropped(m.peer, m.strikes)
+      case 'webseed-fallback':
+        return install.events.onWebseedFallback({ quietMs: m.quietMs, peers: m.peers, origin: m.origin })
       case 'downloaded':
         return install.events.onDownloaded(m.traffic)
       case 'extracted':

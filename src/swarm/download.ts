@@ -4,7 +4,7 @@ import parseTorrent from 'parse-torrent'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import { dropCorruptPeers } from './corrupt-peers.ts'
 import { assemblePiecesInPlace, releasePiecesOnceWritten } from './piece-memory.ts'
-import { skipRedundantHaves } from './redundant-haves.ts'
+import { skipRedundantHaves, wantsEveryHave } from './redundant-haves.ts'
 import { superSeed, type SuperSeedOptions } from './super-seed.ts'
 import { verifiedPrefix } from './verified-prefix.ts'
 
@@ -81,12 +81,23 @@ export interface DownloadOptions {
    * server link as the origin, would only slow both. Undefined: use the webseeds from the start.
    */
   webseedFallbackMs?: number
+  /**
+   * The webseeds were added (see webseedFallbackMs): `quietMs` without data or an announced piece, with
+   * `peers` connected, `origin` whether the origin seeder was one of them.
+   */
+  onWebseedFallback?: (info: WebseedFallback) => void
   onProgress?: (downloaded: number, total: number) => void
   /** A piece failed its SHA-1 check (a source sent bad data); webtorrent drops it and asks again. */
   onCorruptPiece?: (index: number, total: number) => void
   /** A peer was disconnected for sending pieces that failed verification. */
   onPeerDropped?: (peer: string, strikes: number) => void
   signal?: AbortSignal
+}
+
+export interface WebseedFallback {
+  quietMs: number
+  peers: number
+  origin: boolean
 }
 
 /** A download under way. */
@@ -167,6 +178,8 @@ function watchDownload(torrent: Torrent, webseeds: string[], options: DownloadOp
       if (!webseedsAdded && idle >= options.webseedFallbackMs! && Date.now() - lastPeerHaveAt >= options.webseedFallbackMs!) {
         // The swarm is not delivering and not moving (no origin seeder, no peers yet): fall back to HTTP.
         webseedsAdded = true
+        const peers = torrent.wires.filter((w) => w.type !== 'webSeed')
+        options.onWebseedFallback?.({ quietMs: Math.min(idle, Date.now() - lastPeerHaveAt), peers: peers.length, origin: peers.some(wantsEveryHave) })
         lastProgressAt = Date.now()
         for (const url of webseeds) torrent.addWebSeed(url)
       } else if (idle >= options.stallTimeoutMs) {

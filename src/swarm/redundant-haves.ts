@@ -25,17 +25,26 @@ export function askForEveryHave(wire: Wire): void {
   handshake[WANTS_EVERY_HAVE] = 1
 }
 
+/** Wires of a downloading torrent whose peer asked for every HAVE: the origin's. */
+const askedForEvery = new WeakSet<object>()
+
+/** Whether this peer asked for every HAVE, i.e. is a super-seeding origin (for downloads under skipRedundantHaves). */
+export function wantsEveryHave(wire: Wire): boolean {
+  return askedForEvery.has(wire)
+}
+
 /** For a downloading torrent: no HAVE to a peer for a piece it has, unless it asked for every HAVE. */
 export function skipRedundantHaves(torrent: Torrent): void {
   torrent.on('wire', (wire: HaveWire) => {
     if (wire.type === 'webSeed') return
-    let wantsEvery = false
     wire.on('extended', (ext: string, info: Record<string, unknown> | undefined) => {
-      if (ext === 'handshake') wantsEvery = info?.[WANTS_EVERY_HAVE] === 1
+      if (ext !== 'handshake') return
+      if (info?.[WANTS_EVERY_HAVE] === 1) askedForEvery.add(wire)
+      else askedForEvery.delete(wire)
     })
     const have = wire.have
     wire.have = function (index: number) {
-      if (!wantsEvery && wire.peerPieces.get(index)) return
+      if (wire.peerPieces.get(index) && !askedForEvery.has(wire)) return
       have.call(wire, index)
     }
   })

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { makeTorrent } from '../../src/release/torrent.ts'
-import { startDownload } from '../../src/swarm/download.ts'
+import { startDownload, type WebseedFallback } from '../../src/swarm/download.ts'
+import { WANTS_EVERY_HAVE } from '../../src/swarm/redundant-haves.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
 import { SwarmClients } from '../helpers/swarm-clients.ts'
@@ -28,6 +29,7 @@ let webseed: Server
 let webseedRequests = 0
 let firstWebseedRequestAt: number | undefined
 let torrentFile: Buffer
+let infoHash = ''
 let longer: { torrent: Buffer; infoHash: string }
 const peers: RawPeer[] = []
 
@@ -54,6 +56,7 @@ before(async () => {
   // Port 1: no tracker answers; the tests connect peers directly.
   const made = await makeTorrent(join(tmp, 'seed', NAME), { name: NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${NAME}`, pieceLength: 256 * KiB })
   torrentFile = made.torrent
+  infoHash = made.infoHash
   longer = await makeTorrent(join(tmp, 'seed', LONGER_NAME), { name: LONGER_NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${LONGER_NAME}`, pieceLength: 256 * KiB })
 })
 
@@ -67,8 +70,13 @@ after(async () => {
 test('with no peer at all, the download falls back to the webseed after webseed_fallback', { timeout: 30_000 }, async () => {
   const before = webseedRequests
   const started = Date.now()
-  const download = await startDownload(await swarmClient(), torrentFile, { dir: join(tmp, 'alone'), stallTimeoutMs: 20_000, webseedFallbackMs: 500 })
+  const fallbacks: WebseedFallback[] = []
+  const download = await startDownload(await swarmClient(), torrentFile, { dir: join(tmp, 'alone'), stallTimeoutMs: 20_000, webseedFallbackMs: 500, onWebseedFallback: (f) => fallbacks.push(f) })
   await download.done
+  assert.equal(fallbacks.length, 1, 'the fallback was reported once')
+  assert.equal(fallbacks[0]!.peers, 0)
+  assert.equal(fallbacks[0]!.origin, false)
+  assert.ok(fallbacks[0]!.quietMs >= 500, `reported after ${fallbacks[0]!.quietMs} ms of quiet`)
   assert.ok(Date.now() - started >= 500, 'the webseed was used before the fallback time')
   assert.ok(webseedRequests > before, 'no request reached the webseed')
   // The watchdog looks once a second here: the first look after 500 ms adds the webseed, not the second.
@@ -93,4 +101,17 @@ test('while peers announce pieces, the download waits for them; once they fall s
   await download.done
   assert.ok(webseedRequests > before)
   assert.equal(download.traffic().fromWebseed, LONGER.length)
+})
+
+test('the fallback says how many peers were connected and whether the origin was one of them', { timeout: 30_000 }, async () => {
+  const client = await swarmClient()
+  const fallbacks: WebseedFallback[] = []
+  const download = await startDownload(client, torrentFile, { dir: join(tmp, 'silent-origin'), stallTimeoutMs: 20_000, webseedFallbackMs: 500, onWebseedFallback: (f) => fallbacks.push(f) })
+  // An origin that is connected but sends nothing (no offers): it asks for every HAVE, as rookery's does.
+  const origin = new RawPeer(client.torrentPort, infoHash, true, PIECES, { extendedHandshake: { [WANTS_EVERY_HAVE]: 1 } })
+  peers.push(origin)
+  await download.done
+  assert.equal(fallbacks.length, 1)
+  assert.equal(fallbacks[0]!.peers, 1)
+  assert.equal(fallbacks[0]!.origin, true)
 })
