@@ -175,11 +175,13 @@ function watchDownload(torrent: Torrent, webseeds: string[], options: DownloadOp
         return
       }
       const idle = Date.now() - lastProgressAt
-      if (!webseedsAdded && idle >= options.webseedFallbackMs! && Date.now() - lastPeerHaveAt >= options.webseedFallbackMs!) {
+      // Quiet: neither data nor a peer announcing a piece.
+      const quietMs = Math.min(idle, Date.now() - lastPeerHaveAt)
+      if (!webseedsAdded && quietMs >= options.webseedFallbackMs!) {
         // The swarm is not delivering and not moving (no origin seeder, no peers yet): fall back to HTTP.
         webseedsAdded = true
         const peers = torrent.wires.filter((w) => w.type !== 'webSeed')
-        options.onWebseedFallback?.({ quietMs: Math.min(idle, Date.now() - lastPeerHaveAt), peers: peers.length, origin: peers.some(wantsEveryHave) })
+        options.onWebseedFallback?.({ quietMs, peers: peers.length, origin: peers.some(wantsEveryHave) })
         lastProgressAt = Date.now()
         for (const url of webseeds) torrent.addWebSeed(url)
       } else if (idle >= options.stallTimeoutMs) {

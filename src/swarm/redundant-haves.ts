@@ -21,8 +21,7 @@ export const WANTS_EVERY_HAVE = 'rookery_every_have'
 
 /** For the origin's wires: asks the peer for every HAVE. Call from the torrent's 'wire' event. */
 export function askForEveryHave(wire: Wire): void {
-  const handshake = (wire as unknown as { extendedHandshake: Record<string, unknown> }).extendedHandshake
-  handshake[WANTS_EVERY_HAVE] = 1
+  wire.extendedHandshake[WANTS_EVERY_HAVE] = 1
 }
 
 /** Wires of a downloading torrent whose peer asked for every HAVE: the origin's. */

@@ -37,6 +37,10 @@ declare module 'webtorrent' {
     remotePort?: number
     /** Hex peer id, once the handshake is done. */
     peerId?: string
+    /** Keys this side sends in its BEP 10 extended handshake (set before it is sent). */
+    extendedHandshake: Record<string, unknown>
+    /** The peer's extended handshake, once received. */
+    peerExtendedHandshake?: Record<string, unknown>
     destroy(): void
     downloaded: number
     uploaded: number

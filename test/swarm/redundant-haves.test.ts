@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { makeTorrent } from '../../src/release/torrent.ts'
 import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
-import { WANTS_EVERY_HAVE } from '../../src/swarm/redundant-haves.ts'
+import { WANTS_EVERY_HAVE, wantsEveryHave } from '../../src/swarm/redundant-haves.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
 import { SwarmClients } from '../helpers/swarm-clients.ts'
@@ -57,8 +57,8 @@ test('a host announces a piece only to peers without it, and every piece to a pe
   const hasAll = peer({ has: () => true })
   const hasAllWantsEvery = peer({ has: () => true, extendedHandshake: { [WANTS_EVERY_HAVE]: 1 } })
   // Their pieces and handshakes must be known to the host before it completes any piece.
-  const wires = () => download.torrent.wires as unknown as Array<{ type: string; peerExtendedHandshake?: { m?: unknown } }>
-  await waitFor('the host to see the four peers', () => wires().length === 4 && wires().every((w) => w.type !== 'webSeed' && w.peerExtendedHandshake?.m), 5000)
+  const wires = download.torrent.wires
+  await waitFor('the host to see the four peers', () => wires.length === 4 && wires.every((w) => w.type !== 'webSeed' && w.peerExtendedHandshake?.m), 5000)
   await new Promise((r) => setTimeout(r, 200)) // their bitfields follow the handshakes
 
   const seeder = await swarmClient()
@@ -98,6 +98,5 @@ test('a host hears the key also when the origin connects to it, and downloads fr
   const seeded = await seedTorrent(origin, torrentFile, join(tmp, 'seed'), { skipVerify: true, superSeed: true })
   seeded.addPeer(`127.0.0.1:${host.torrentPort}`)
   await download.done
-  const fromOrigin = (download.torrent.wires as unknown as Array<{ peerExtendedHandshake?: Record<string, unknown> }>).filter((w) => w.peerExtendedHandshake?.[WANTS_EVERY_HAVE] === 1)
-  assert.equal(fromOrigin.length, 1, 'the origin\'s outgoing connection carries the key')
+  assert.equal(download.torrent.wires.filter(wantsEveryHave).length, 1, 'the origin\'s outgoing connection carries the key')
 })
