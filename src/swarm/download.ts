@@ -7,6 +7,7 @@ import { assemblePiecesInPlace, releasePiecesOnceWritten } from './piece-memory.
 import { skipRedundantHaves, wantsEveryHave } from './redundant-haves.ts'
 import { superSeed, type SuperSeedOptions } from './super-seed.ts'
 import { verifiedPrefix } from './verified-prefix.ts'
+import { limitWriteBacklog } from './write-backlog.ts'
 
 assemblePiecesInPlace()
 
@@ -47,6 +48,13 @@ function addOptions(dir: string, pieceLength: number | undefined, announce: stri
     ...(announce ? { announce } : {}),
   }
 }
+
+/**
+ * Verified pieces a download may hold while they wait for the disk (src/swarm/write-backlog.ts): 16 pieces
+ * of a 2 GiB release, a small part of the agent's 200 MB budget, and at a few GB/s of page cache a few
+ * milliseconds of writes, so a disk that keeps up never meets it.
+ */
+const WRITE_BACKLOG_BYTES = 32 * 1024 * 1024
 
 /** Pieces failing verification that a peer may send before it is dropped (one may be bad luck). */
 const CORRUPT_STRIKES = 2
@@ -92,6 +100,8 @@ export interface DownloadOptions {
   /** A peer was disconnected for sending pieces that failed verification. */
   onPeerDropped?: (peer: string, strikes: number) => void
   signal?: AbortSignal
+  /** Bytes of verified pieces that may wait for the disk before no more blocks are asked for (default 32 MiB). */
+  writeBacklogBytes?: number
 }
 
 export interface WebseedFallback {
@@ -127,6 +137,7 @@ export async function startDownload(client: WebTorrent, torrentFile: Buffer, opt
   if (options.webseedFallbackMs !== undefined) parsed.urlList = []
   const torrent = client.add(parsed, addOptions(options.dir, parsed.pieceLength, options.announce))
   skipRedundantHaves(torrent)
+  limitWriteBacklog(torrent, options.writeBacklogBytes ?? WRITE_BACKLOG_BYTES)
   const traffic = countTraffic(torrent)
   const done = watchDownload(torrent, webseeds, options)
   return { torrent, traffic, done, onDisk: verifiedPrefix(torrent, done) }

@@ -1,0 +1,62 @@
+import type { Torrent } from 'webtorrent'
+import TorrentClass from 'webtorrent/lib/torrent.js'
+
+/**
+ * webtorrent keeps requesting blocks at whatever rate its peers deliver, and hands each verified piece to
+ * its store, which writes one piece at a time: when the disk is slower than the network, the pieces
+ * waiting for their write pile up in memory, with nothing to stop them but the end of the download. A
+ * 2 GiB deploy from one seeder on loopback (bench:agent, a machine whose page cache took about 3 s per
+ * GiB of new pages) had up to 320 MB of verified pieces waiting, and the agent's peak went from about
+ * 190 MB to 455-611 MB. The same happens to a host with a slow or throttled disk on a fast network.
+ *
+ * So a downloading torrent asks for no new block while more than `maxBytes` of its verified pieces wait
+ * for the store; each finished write re-plans the requests (webtorrent does after every write), and the
+ * download goes on at the disk's pace. Blocks already asked for still arrive: the overshoot is at most a
+ * request pipeline per peer (src/swarm/request-pipeline.ts: 2 blocks plus 0.1 s of its rate). A disk that
+ * keeps up never reaches the limit, so a fleet rollout, whose hosts each take a few MB/s, is unchanged.
+ */
+let patched = false
+
+/** Per downloading torrent: bytes handed to the store and not yet written, and the limit. */
+const backlogs = new WeakMap<object, { pending: number; maxBytes: number }>()
+
+export function limitWriteBacklog(torrent: Torrent, maxBytes: number): void {
+  holdRequestsOverBacklog()
+  const backlog = { pending: 0, maxBytes }
+  backlogs.set(torrent, backlog)
+  const wrap = () => {
+    const store = (torrent as unknown as { store?: PieceStore | null }).store
+    if (!store) return
+    const put = store.put
+    store.put = function (index, buf, cb) {
+      backlog.pending += buf.byteLength
+      return put.call(this, index, buf, (err) => {
+        backlog.pending -= buf.byteLength
+        cb?.(err)
+      })
+    }
+  }
+  if ((torrent as unknown as { store?: unknown }).store) wrap()
+  else torrent.once('metadata', wrap)
+}
+
+/** Bytes of `torrent`'s verified pieces waiting for their write (0 for a torrent not under the limit). */
+export function writeBacklog(torrent: Torrent): number {
+  return backlogs.get(torrent)?.pending ?? 0
+}
+
+/** Applied once, to the class: no new requests from any wire (peer or web seed) while over the limit. */
+function holdRequestsOverBacklog(): void {
+  if (patched) return
+  patched = true
+  const original = TorrentClass.prototype._updateWire
+  TorrentClass.prototype._updateWire = function (this: object, wire: unknown) {
+    const backlog = backlogs.get(this)
+    if (backlog && backlog.pending > backlog.maxBytes) return
+    return original.call(this, wire)
+  }
+}
+
+interface PieceStore {
+  put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void
+}
