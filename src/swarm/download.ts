@@ -50,11 +50,13 @@ function addOptions(dir: string, pieceLength: number | undefined, announce: stri
 }
 
 /**
- * Verified pieces a download may hold while they wait for the disk (src/swarm/write-backlog.ts): 16 pieces
- * of a 2 GiB release, a small part of the agent's 200 MB budget, and at a few GB/s of page cache a few
- * milliseconds of writes, so a disk that keeps up never meets it.
+ * Verified pieces a download may hold while they wait for the disk (src/swarm/write-backlog.ts): 8 pieces
+ * of a 2 GiB release. 2 GiB deploy from one seeder on loopback, on a machine whose new page-cache pages
+ * cost about 3 s per GiB (bench:agent --packaged, agent and swarm process summed, RSS / PSS): no limit
+ * 456-600 / 412-556 MB (four runs), 32 MiB 226 / 182, 16 MiB 210-216 / 166-171 (two), 8 MiB 205 / 161.
+ * 16 MiB is 5 ms of writes at 3 GB/s (a 25 Gbit/s network), so a disk that keeps up is not held back.
  */
-const WRITE_BACKLOG_BYTES = 32 * 1024 * 1024
+const WRITE_BACKLOG_BYTES = 16 * 1024 * 1024
 
 /** Pieces failing verification that a peer may send before it is dropped (one may be bad luck). */
 const CORRUPT_STRIKES = 2
@@ -100,7 +102,7 @@ export interface DownloadOptions {
   /** A peer was disconnected for sending pieces that failed verification. */
   onPeerDropped?: (peer: string, strikes: number) => void
   signal?: AbortSignal
-  /** Bytes of verified pieces that may wait for the disk before no more blocks are asked for (default 32 MiB). */
+  /** Bytes of verified pieces that may wait for the disk before no more blocks are asked for (default 16 MiB). */
   writeBacklogBytes?: number
 }
 

@@ -6,8 +6,9 @@ import TorrentClass from 'webtorrent/lib/torrent.js'
  * its store, which writes one piece at a time: when the disk is slower than the network, the pieces
  * waiting for their write pile up in memory, with nothing to stop them but the end of the download. A
  * 2 GiB deploy from one seeder on loopback (bench:agent, a machine whose page cache took about 3 s per
- * GiB of new pages) had up to 320 MB of verified pieces waiting, and the agent's peak went from about
- * 190 MB to 455-611 MB. The same happens to a host with a slow or throttled disk on a fast network.
+ * GiB of new pages) had up to 320 MB of verified pieces waiting, and the agent's peak (its RSS and its
+ * swarm process's) was 456-600 MB against a 200 MB target. A host with a slow or throttled disk on a fast
+ * network meets the same.
  *
  * So a downloading torrent asks for no new block while more than `maxBytes` of its verified pieces wait
  * for the store; each finished write re-plans the requests (webtorrent does after every write), and the
