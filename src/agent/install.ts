@@ -70,7 +70,8 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
       log.info({ quiet_ms: quietMs, peers, origin_connected: origin }, 'download falls back to the webseed: the swarm gave no data'),
     onDownloaded: (traffic) => {
       downloaded = { downloadMs: Date.now() - started, traffic }
-      log.info({ download_ms: downloaded.downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed }, 'download complete')
+      // disk_wait_ms: how long the disk, not the network, set the pace (pieces waited for their write).
+      log.info({ download_ms: downloaded.downloadMs, from_peers: traffic.fromPeers, from_webseed: traffic.fromWebseed, disk_wait_ms: traffic.heldForDiskMs }, 'download complete')
       ctx.metrics.downloaded(app.name, 'peer', traffic.fromPeers)
       ctx.metrics.downloaded(app.name, 'webseed', traffic.fromWebseed)
     },

@@ -7,7 +7,7 @@ import { assemblePiecesInPlace, releasePiecesOnceWritten } from './piece-memory.
 import { skipRedundantHaves, wantsEveryHave } from './redundant-haves.ts'
 import { superSeed, type SuperSeedOptions } from './super-seed.ts'
 import { verifiedPrefix } from './verified-prefix.ts'
-import { limitWriteBacklog } from './write-backlog.ts'
+import { heldForDiskMs, limitWriteBacklog } from './write-backlog.ts'
 
 assemblePiecesInPlace()
 
@@ -16,6 +16,8 @@ export interface TrafficStats {
   fromPeers: number
   fromWebseed: number
   uploaded: number
+  /** Milliseconds the download waited for the disk (src/swarm/write-backlog.ts): 0 when the disk kept up. */
+  heldForDiskMs: number
 }
 
 /**
@@ -71,7 +73,7 @@ export function countTraffic(torrent: Torrent): () => TrafficStats {
       else fromPeers += bytes
     })
   })
-  return () => ({ fromPeers, fromWebseed, uploaded: torrent.uploaded })
+  return () => ({ fromPeers, fromWebseed, uploaded: torrent.uploaded, heldForDiskMs: heldForDiskMs(torrent) })
 }
 
 export interface DownloadOptions {

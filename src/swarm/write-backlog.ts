@@ -18,12 +18,20 @@ import TorrentClass from 'webtorrent/lib/torrent.js'
  */
 let patched = false
 
-/** Per downloading torrent: bytes handed to the store and not yet written, and the limit. */
-const backlogs = new WeakMap<object, { pending: number; maxBytes: number }>()
+/** Per downloading torrent: bytes handed to the store and not yet written, the limit, and time held. */
+interface Backlog {
+  pending: number
+  maxBytes: number
+  /** Since when `pending` has been over `maxBytes` (requests held), if it is. */
+  overSince: number | undefined
+  /** Milliseconds requests were held, not counting a hold still going on. */
+  heldMs: number
+}
+const backlogs = new WeakMap<object, Backlog>()
 
 export function limitWriteBacklog(torrent: Torrent, maxBytes: number): void {
   holdRequestsOverBacklog()
-  const backlog = { pending: 0, maxBytes }
+  const backlog: Backlog = { pending: 0, maxBytes, overSince: undefined, heldMs: 0 }
   backlogs.set(torrent, backlog)
   const wrap = () => {
     const store = (torrent as unknown as { store?: PieceStore | null }).store
@@ -31,8 +39,13 @@ export function limitWriteBacklog(torrent: Torrent, maxBytes: number): void {
     const put = store.put
     store.put = function (index, buf, cb) {
       backlog.pending += buf.byteLength
+      if (backlog.pending > maxBytes) backlog.overSince ??= Date.now()
       return put.call(this, index, buf, (err) => {
         backlog.pending -= buf.byteLength
+        if (backlog.overSince !== undefined && backlog.pending <= maxBytes) {
+          backlog.heldMs += Date.now() - backlog.overSince
+          backlog.overSince = undefined
+        }
         cb?.(err)
       })
     }
@@ -44,6 +57,16 @@ export function limitWriteBacklog(torrent: Torrent, maxBytes: number): void {
 /** Bytes of `torrent`'s verified pieces waiting for their write (0 for a torrent not under the limit). */
 export function writeBacklog(torrent: Torrent): number {
   return backlogs.get(torrent)?.pending ?? 0
+}
+
+/**
+ * Milliseconds `torrent` asked for no blocks because its pieces waited for the disk: the time the disk,
+ * not the network, set the pace (0 for a torrent not under the limit).
+ */
+export function heldForDiskMs(torrent: Torrent): number {
+  const backlog = backlogs.get(torrent)
+  if (!backlog) return 0
+  return backlog.heldMs + (backlog.overSince === undefined ? 0 : Date.now() - backlog.overSince)
 }
 
 /** Applied once, to the class: no new requests from any wire (peer or web seed) while over the limit. */
