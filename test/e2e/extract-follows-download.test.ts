@@ -60,6 +60,9 @@ test('files are extracted while the download is still running, and the release b
   await lab.waitActivated('h', 'v1')
   assert.equal(await lab.checkCurrent('h', expected), 'v1')
   assert.deepEqual(await lab.stagingDirs('h'), [])
+  // At 2 MiB/s the network sets the pace, not the disk: the agent says it never waited for its writes.
+  const complete = (await lab.agentLog('h')).find((l) => l.msg === 'download complete')
+  assert.equal(complete?.disk_wait_ms, 0, 'the download complete line gives the time spent waiting for the disk')
   const extracted = (await lab.agentLog('h')).find((l) => l.msg === 'release extracted')
   console.log(`# extraction finished ${String(extracted?.extract_ms)} ms after the last piece`)
   await lab.stopAgents('h')
