@@ -44,7 +44,7 @@ export const agentConfigSchema = z
     /** A download with no new data for this long is abandoned and retried at a later poll. */
     stall_timeout: z.prefault(duration, '60s'),
     /**
-     * Requests kept outstanding with each peer: this long at the peer's current rate, plus 2 blocks. Short
+     * Requests kept outstanding with each peer: this long at the peer's current rate, plus 1 block. Short
      * inside a datacenter (a long queue of requests delays everyone's); raise it across regions.
      */
     request_pipeline: z.prefault(duration, '100ms'),

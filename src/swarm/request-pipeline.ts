@@ -14,10 +14,17 @@ import Torrent from 'webtorrent/lib/torrent.js'
  * 0.05 s 1.17. Inside a datacenter a round trip is well under a millisecond, so 0.1 s still covers it
  * a hundred times; across regions (tens of ms) the agent's `request_pipeline` should be raised.
  *
+ * On top of the rate's share, one block (webtorrent: two). The blocks asked of all its peers at once can
+ * all arrive at a host together, and its downlink queue drops what does not fit: with 8 hosts, each
+ * keeping at least 2 blocks asked of each of 7 peers and the origin, the origin retransmitted 426-935
+ * segments in a run, and 171-320 with 1 block (hosts: 754-963 against 241-273). The median host
+ * switched at 1.13-1.15 x F/C against 1.14-1.18 (eight runs each, alternating; docs/performance.md,
+ * fourteenth session). A peer with no measured rate yet gets one request at a time until blocks come in.
+ *
  * As webtorrent does with its durations, a peer's requests are topped up once fewer than half of them are
- * left (2 blocks plus seconds / 2 of its rate), not after every block: re-planning on every block cost a
+ * left (1 block plus seconds / 2 of its rate), not after every block: re-planning on every block cost a
  * quarter more CPU in the bed. webtorrent caps its pipeline at the peer's `reqq` (BEP 10: the requests the
- * peer says it queues); during each re-plan it is shown a `reqq` of 2 blocks plus `seconds` of the peer's
+ * peer says it queues); during each re-plan it is shown a `reqq` of 1 block plus `seconds` of the peer's
  * rate (or the peer's own, if lower). Web seeds are left alone. Applied once, to the class, when the swarm
  * module loads.
  */
@@ -25,6 +32,8 @@ import Torrent from 'webtorrent/lib/torrent.js'
 const DEFAULT_PIPELINE_SECONDS = 0.1
 
 const BLOCK_LENGTH = 16 * 1024
+/** Blocks kept requested from every peer whatever its rate (see above). */
+const MIN_BLOCKS = 1
 const pipelineSeconds = new WeakMap<WebTorrent, number>()
 let patched = false
 
@@ -53,9 +62,9 @@ export function shortenRequestPipelines(): void {
   }
 }
 
-/** Blocks to keep requested from a peer delivering `bytesPerSecond`: 2, plus `seconds` of its rate. */
+/** Blocks to keep requested from a peer delivering `bytesPerSecond`: 1, plus `seconds` of its rate. */
 export function requestPipelineLength(bytesPerSecond: number, seconds: number): number {
-  return 2 + Math.ceil((seconds * bytesPerSecond) / BLOCK_LENGTH)
+  return MIN_BLOCKS + Math.ceil((seconds * bytesPerSecond) / BLOCK_LENGTH)
 }
 
 interface TorrentInstance {

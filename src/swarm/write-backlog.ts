@@ -13,7 +13,7 @@ import TorrentClass from 'webtorrent/lib/torrent.js'
  * So a downloading torrent asks for no new block while more than `maxBytes` of its verified pieces wait
  * for the store; each finished write re-plans the requests (webtorrent does after every write), and the
  * download goes on at the disk's pace. Blocks already asked for still arrive: the overshoot is at most a
- * request pipeline per peer (src/swarm/request-pipeline.ts: 2 blocks plus 0.1 s of its rate). A disk that
+ * request pipeline per peer (src/swarm/request-pipeline.ts: a block plus 0.1 s of its rate). A disk that
  * keeps up never reaches the limit, so a fleet rollout, whose hosts each take a few MB/s, is unchanged.
  */
 let patched = false

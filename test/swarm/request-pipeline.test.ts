@@ -12,8 +12,8 @@ import { requestPipelineLength } from '../../src/swarm/request-pipeline.ts'
 import { waitFor } from '../helpers/processes.ts'
 
 // A seeder capped at 1 MB/s and one downloader on loopback: the downloader's requests outstanding with the
-// seeder, sampled every few milliseconds, follow request_pipeline (2 blocks plus that many seconds of the
-// seeder's rate: 9 at 0.1 s, 64 at 1 s), and the file arrives whole either way.
+// seeder, sampled every few milliseconds, follow request_pipeline (1 block plus that many seconds of the
+// seeder's rate: 8 at 0.1 s, 63 at 1 s), and the file arrives whole either way.
 
 const MB = 1_000_000
 const CONTENT = randomBytes(3 * 1024 * 1024)
@@ -59,14 +59,14 @@ async function download(seconds: number): Promise<number> {
   }
 }
 
-test('requests outstanding per peer follow request_pipeline: 2 blocks plus that many seconds of its rate', { timeout: 60_000 }, async () => {
-  assert.equal(requestPipelineLength(0, 0.1), 2)
-  assert.equal(requestPipelineLength(MB, 0.1), 9)
-  assert.equal(requestPipelineLength(MB, 1), 64)
+test('requests outstanding per peer follow request_pipeline: 1 block plus that many seconds of its rate', { timeout: 60_000 }, async () => {
+  assert.equal(requestPipelineLength(0, 0.1), 1)
+  assert.equal(requestPipelineLength(MB, 0.1), 8)
+  assert.equal(requestPipelineLength(MB, 1), 63)
   const short = await download(0.1)
   const long = await download(1)
   console.log(`# most requests outstanding: ${short} at 0.1 s, ${long} at 1 s`)
-  // The rate estimate lags and overshoots a little around the cap: allow a few blocks above 9.
+  // The rate estimate lags and overshoots a little around the cap: allow a few blocks above 8.
   assert.ok(short >= 3 && short <= 14, `0.1 s: ${short} requests outstanding`)
   assert.ok(long >= 30, `1 s: ${long} requests outstanding (webtorrent's own sizing)`)
 })
