@@ -6,7 +6,7 @@ import TorrentClass from 'webtorrent/lib/torrent.js'
  * its store, which writes one piece at a time: when the disk is slower than the network, the pieces
  * waiting for their write pile up in memory, with nothing to stop them but the end of the download. A
  * 2 GiB deploy from one seeder on loopback (bench:agent, a machine whose page cache took about 3 s per
- * GiB of new pages) had up to 320 MB of verified pieces waiting, and the agent's peak (its RSS and its
+ * GiB of new pages) had up to 319 MB of verified pieces waiting, and the agent's peak (its RSS and its
  * swarm process's) was 456-600 MB against a 200 MB target. A host with a slow or throttled disk on a fast
  * network meets the same.
  *
@@ -39,10 +39,10 @@ export function limitWriteBacklog(torrent: Torrent, maxBytes: number): void {
     const put = store.put
     store.put = function (index, buf, cb) {
       backlog.pending += buf.byteLength
-      if (backlog.pending > maxBytes) backlog.overSince ??= Date.now()
+      if (backlog.pending > backlog.maxBytes) backlog.overSince ??= Date.now()
       return put.call(this, index, buf, (err) => {
         backlog.pending -= buf.byteLength
-        if (backlog.overSince !== undefined && backlog.pending <= maxBytes) {
+        if (backlog.overSince !== undefined && backlog.pending <= backlog.maxBytes) {
           backlog.heldMs += Date.now() - backlog.overSince
           backlog.overSince = undefined
         }
