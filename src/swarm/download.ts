@@ -55,7 +55,7 @@ function addOptions(dir: string, pieceLength: number | undefined, announce: stri
  * Verified pieces a download may hold while they wait for the disk (src/swarm/write-backlog.ts): 8 pieces
  * of a 2 GiB release. 2 GiB deploy from one seeder on loopback, on a machine whose new page-cache pages
  * cost about 3 s per GiB (bench:agent --packaged, agent and swarm process summed, RSS / PSS): no limit
- * 456-600 / 412-556 MB (four runs), 32 MiB 226 / 182, 16 MiB 210-216 / 166-171 (two), 8 MiB 205 / 161.
+ * 456-600 / 412-556 MB (four runs), 32 MiB 226 / 182, 16 MiB 210-216 / 166-171 (three), 8 MiB 205 / 161.
  * 16 MiB is 5 ms of writes at 3 GB/s (a 25 Gbit/s network), so a disk that keeps up is not held back.
  */
 const WRITE_BACKLOG_BYTES = 16 * 1024 * 1024
