@@ -1,5 +1,6 @@
 import type { Torrent } from 'webtorrent'
 import Piece from 'torrent-piece'
+import { withPieceStore } from './piece-store.ts'
 
 /**
  * webtorrent keeps the blocks of a piece being downloaded as they arrive, views of the socket reads
@@ -74,9 +75,7 @@ interface AssembledPiece extends Piece {
  * write is left alone too (the store may still hold it). Applied to each downloading torrent's store.
  */
 export function releasePiecesOnceWritten(torrent: Torrent): void {
-  const wrap = () => {
-    const store = (torrent as unknown as { store?: PieceStore | null }).store
-    if (!store) return
+  withPieceStore(torrent, (store) => {
     const writing = new Map<number, ArrayBuffer>() // piece index -> memory only the store holds
     const put = store.put
     const get = store.get
@@ -96,15 +95,9 @@ export function releasePiecesOnceWritten(torrent: Torrent): void {
       writing.delete(index) // a view of the piece may now live elsewhere
       return get.call(this, index, opts, cb)
     }
-  }
-  if ((torrent as unknown as { store?: unknown }).store) wrap()
-  else torrent.once('metadata', wrap)
+  })
 }
 
 /** ES2024 ArrayBuffer methods (Node 24 has them; the project's TypeScript lib is older). */
 type Detachable = ArrayBuffer & { readonly detached: boolean; transfer(length: number): ArrayBuffer }
 
-interface PieceStore {
-  put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void
-  get(index: number, opts: unknown, cb?: unknown): void
-}

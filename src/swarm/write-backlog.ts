@@ -1,5 +1,6 @@
 import type { Torrent } from 'webtorrent'
 import TorrentClass from 'webtorrent/lib/torrent.js'
+import { withPieceStore } from './piece-store.ts'
 
 /**
  * webtorrent keeps requesting blocks at whatever rate its peers deliver, and hands each verified piece to
@@ -33,15 +34,15 @@ export function limitWriteBacklog(torrent: Torrent, maxBytes: number): void {
   holdRequestsOverBacklog()
   const backlog: Backlog = { pending: 0, maxBytes, overSince: undefined, heldMs: 0 }
   backlogs.set(torrent, backlog)
-  const wrap = () => {
-    const store = (torrent as unknown as { store?: PieceStore | null }).store
-    if (!store) return
+  withPieceStore(torrent, (store) => {
     const put = store.put
     store.put = function (index, buf, cb) {
-      backlog.pending += buf.byteLength
+      // Counted now: by the time the write is done, releasePiecesOnceWritten may have detached the buffer.
+      const bytes = buf.byteLength
+      backlog.pending += bytes
       if (backlog.pending > backlog.maxBytes) backlog.overSince ??= Date.now()
       return put.call(this, index, buf, (err) => {
-        backlog.pending -= buf.byteLength
+        backlog.pending -= bytes
         if (backlog.overSince !== undefined && backlog.pending <= backlog.maxBytes) {
           backlog.heldMs += Date.now() - backlog.overSince
           backlog.overSince = undefined
@@ -49,9 +50,7 @@ export function limitWriteBacklog(torrent: Torrent, maxBytes: number): void {
         cb?.(err)
       })
     }
-  }
-  if ((torrent as unknown as { store?: unknown }).store) wrap()
-  else torrent.once('metadata', wrap)
+  })
 }
 
 /** Bytes of `torrent`'s verified pieces waiting for their write (0 for a torrent not under the limit). */
@@ -79,8 +78,4 @@ function holdRequestsOverBacklog(): void {
     if (backlog && backlog.pending > backlog.maxBytes) return
     return original.call(this, wire)
   }
-}
-
-interface PieceStore {
-  put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void
 }
