@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { makeTorrent } from '../../src/release/torrent.ts'
 import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
 import { WANTS_EVERY_HAVE, wantsEveryHave } from '../../src/swarm/redundant-haves.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
-import { SwarmClients } from '../helpers/swarm-clients.ts'
+import { SwarmClients, writeSeedFile } from '../helpers/swarm-clients.ts'
 
 // Which peers a downloading host tells about the pieces it completes (HAVE): only those lacking the piece,
 // except a peer that asks for every HAVE, as the super-seeding origin does.
@@ -30,10 +29,8 @@ const swarmClient = () => clients.create()
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'rookery-haves-'))
-  await mkdir(join(tmp, 'seed'))
-  await writeFile(join(tmp, 'seed', NAME), CONTENT)
-  // Port 1: no tracker answers; peers are connected directly.
-  const made = await makeTorrent(join(tmp, 'seed', NAME), { name: NAME, announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x', pieceLength: 16 * KiB })
+  // Peers are connected directly.
+  const made = await writeSeedFile(join(tmp, 'seed'), NAME, CONTENT, { pieceLength: 16 * KiB })
   torrentFile = made.torrent
   infoHash = made.infoHash
 })

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import type { Torrent, Wire } from 'webtorrent'
-import { makeTorrent } from '../../src/release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
 import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
+import { writeSeedFile } from '../helpers/swarm-clients.ts'
 
 const CONTENT = randomBytes(16 * 256 * 1024 - 1000)
 
@@ -19,10 +19,8 @@ after(async () => {
 test('a super-seeding origin handed its own address does not connect to itself, and still serves real peers', { timeout: 30_000 }, async () => {
   const tmp = await mkdtemp(join(tmpdir(), 'rookery-refuse-self-'))
   cleanups.push(() => rm(tmp, { recursive: true, force: true }))
-  await mkdir(join(tmp, 'origin'))
-  await writeFile(join(tmp, 'origin', 'app-v1.tar.gz'), CONTENT)
-  // Port 1: no tracker answers; peers are handed to the torrents directly, as a tracker would.
-  const made = await makeTorrent(join(tmp, 'origin', 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+  // Peers are handed to the torrents directly, as a tracker would.
+  const made = await writeSeedFile(join(tmp, 'origin'), 'app-v1.tar.gz', CONTENT)
 
   const origin = createSwarmClient({ torrentPort: 0 })
   cleanups.push(() => destroySwarmClient(origin))

@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type WebTorrent from 'webtorrent'
-import { makeTorrent, type ReleaseTorrent } from '../../src/release/torrent.ts'
+import type { ReleaseTorrent } from '../../src/release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
 import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
 import { requestPipelineLength } from '../../src/swarm/request-pipeline.ts'
 import { waitFor } from '../helpers/processes.ts'
+import { writeSeedFile } from '../helpers/swarm-clients.ts'
 
 // A seeder capped at 1 MB/s and one downloader on loopback: the downloader's requests outstanding with the
 // seeder, sampled every few milliseconds, follow request_pipeline (1 block plus that many seconds of the
@@ -23,10 +24,8 @@ let seeder: WebTorrent
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'rookery-pipeline-'))
-  await mkdir(join(tmp, 'seed'))
-  await writeFile(join(tmp, 'seed', 'app-v1.tar.gz'), CONTENT)
-  // Port 1: no tracker answers; the downloader is pointed at the seeder directly.
-  release = await makeTorrent(join(tmp, 'seed', 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x' })
+  // The downloader is pointed at the seeder directly.
+  release = await writeSeedFile(join(tmp, 'seed'), 'app-v1.tar.gz', CONTENT)
   seeder = createSwarmClient({ torrentPort: 0, uploadLimit: MB })
   await whenListening(seeder, 0)
   await seedTorrent(seeder, release.torrent, join(tmp, 'seed'), { skipVerify: true })

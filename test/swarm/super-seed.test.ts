@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type WebTorrent from 'webtorrent'
-import { makeTorrent } from '../../src/release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../../src/swarm/client.ts'
 import { seedTorrent } from '../../src/swarm/download.ts'
 import { leastHeld, superSeed } from '../../src/swarm/super-seed.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
+import { writeSeedFile } from '../helpers/swarm-clients.ts'
 
 const KiB = 1024
 const PIECE = 256 * KiB
@@ -32,11 +32,8 @@ describe('leastHeld', () => {
   })
 })
 
-/** CONTENT as `<dir>/app-v1.tar.gz` and its torrent. Port 1: no tracker answers; seeders are reached directly. */
-async function writeRelease(dir: string) {
-  await writeFile(join(dir, 'app-v1.tar.gz'), CONTENT)
-  return makeTorrent(join(dir, 'app-v1.tar.gz'), { name: 'app-v1.tar.gz', announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x', pieceLength: PIECE })
-}
+/** CONTENT as `<dir>/app-v1.tar.gz` and its torrent; seeders are reached directly. */
+const writeRelease = (dir: string) => writeSeedFile(dir, 'app-v1.tar.gz', CONTENT, { pieceLength: PIECE })
 
 describe('super-seeding origin', { timeout: 30_000 }, () => {
   let tmp = ''

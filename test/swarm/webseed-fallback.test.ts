@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { makeTorrent } from '../../src/release/torrent.ts'
 import { startDownload, type WebseedFallback } from '../../src/swarm/download.ts'
 import { WANTS_EVERY_HAVE } from '../../src/swarm/redundant-haves.ts'
-import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
-import { SwarmClients } from '../helpers/swarm-clients.ts'
+import { SwarmClients, writeSeedFile } from '../helpers/swarm-clients.ts'
 
 // When a download falls back to the server's HTTP webseed: when the swarm gives it nothing and is still (no
 // peer announced a piece), not while other hosts are getting pieces, as at the start of a large rollout,
@@ -38,9 +36,6 @@ const swarmClient = () => clients.create()
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'rookery-webseed-fallback-'))
-  await mkdir(join(tmp, 'seed'))
-  await writeFile(join(tmp, 'seed', NAME), CONTENT)
-  await writeFile(join(tmp, 'seed', LONGER_NAME), LONGER)
   // The webseed: the files with HTTP ranges, as the server serves them, counting requests.
   webseed = createServer((req, res) => {
     webseedRequests++
@@ -53,11 +48,11 @@ before(async () => {
   })
   await new Promise<void>((resolve) => webseed.listen(0, '127.0.0.1', resolve))
   const port = (webseed.address() as { port: number }).port
-  // Port 1: no tracker answers; the tests connect peers directly.
-  const made = await makeTorrent(join(tmp, 'seed', NAME), { name: NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${NAME}`, pieceLength: 256 * KiB })
+  // The tests connect peers directly.
+  const made = await writeSeedFile(join(tmp, 'seed'), NAME, CONTENT, { webseed: `http://127.0.0.1:${port}/${NAME}`, pieceLength: 256 * KiB })
   torrentFile = made.torrent
   infoHash = made.infoHash
-  longer = await makeTorrent(join(tmp, 'seed', LONGER_NAME), { name: LONGER_NAME, announce: 'http://127.0.0.1:1/announce', webseed: `http://127.0.0.1:${port}/${LONGER_NAME}`, pieceLength: 256 * KiB })
+  longer = await writeSeedFile(join(tmp, 'seed'), LONGER_NAME, LONGER, { webseed: `http://127.0.0.1:${port}/${LONGER_NAME}`, pieceLength: 256 * KiB })
 })
 
 after(async () => {

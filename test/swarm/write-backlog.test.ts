@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type WebTorrent from 'webtorrent'
-import { makeTorrent, type ReleaseTorrent } from '../../src/release/torrent.ts'
+import type { ReleaseTorrent } from '../../src/release/torrent.ts'
 import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
 import { writeBacklog } from '../../src/swarm/write-backlog.ts'
 import { waitFor } from '../helpers/processes.ts'
-import { SwarmClients } from '../helpers/swarm-clients.ts'
+import { SwarmClients, writeSeedFile } from '../helpers/swarm-clients.ts'
 
 // A seeder on loopback and a downloader whose disk is slower than the network: its store writes one piece
 // at a time, each taking WRITE_MS (about 13 MB/s). Without a limit the verified pieces waiting for their
@@ -30,10 +30,8 @@ const clients = new SwarmClients()
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'rookery-write-backlog-'))
-  await mkdir(join(tmp, 'seed'))
-  await writeFile(join(tmp, 'seed', NAME), CONTENT)
-  // Port 1: no tracker answers; the downloader is pointed at the seeder directly.
-  release = await makeTorrent(join(tmp, 'seed', NAME), { name: NAME, announce: 'http://127.0.0.1:1/announce', webseed: 'http://127.0.0.1:1/x', pieceLength: PIECE })
+  // The downloader is pointed at the seeder directly.
+  release = await writeSeedFile(join(tmp, 'seed'), NAME, CONTENT, { pieceLength: PIECE })
   seeder = await clients.create()
   await seedTorrent(seeder, release.torrent, join(tmp, 'seed'), { skipVerify: true })
 })
