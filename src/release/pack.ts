@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import type { Stats } from 'node:fs'
+import { createWriteStream, type Stats } from 'node:fs'
 import { lstat, readdir, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { create } from 'tar'
+import { Pack } from 'tar'
 import type { WriteEntry } from 'tar'
 import { RookeryError, UsageError } from '../errors.ts'
 
@@ -52,28 +52,24 @@ export async function packDirectory(dir: string, outFile: string, opts: PackOpti
   const out = path.resolve(outFile)
   const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${randomBytes(6).toString('hex')}.tmp`)
   try {
-    await create(
-      {
-        file: tmp,
-        cwd: root,
-        gzip: { level: GZIP_LEVEL },
-        portable: true,
-        mtime: PACK_MTIME,
-        noDirRecurse: true,
-        strict: true,
-        // tar uses the stats listTree checked (and adjusted) instead of lstat-ing again
-        statCache: new Map(tree.map((e) => [path.join(root, e.rel), e.stats])),
-        onWriteEntry: (entry: WriteEntry) => {
-          if (entry.type !== 'File' || !opts.onProgress) return
-          const size = entry.stat?.size ?? 0
-          entry.on('end', () => {
-            doneBytes += size
-            opts.onProgress?.(doneBytes, totalBytes)
-          })
-        },
+    await writeTarball(tmp, tree.map((e) => e.rel), {
+      cwd: root,
+      gzip: { level: GZIP_LEVEL },
+      portable: true,
+      mtime: PACK_MTIME,
+      noDirRecurse: true,
+      strict: true,
+      // tar uses the stats listTree checked (and adjusted) instead of lstat-ing again
+      statCache: new Map(tree.map((e) => [path.join(root, e.rel), e.stats])),
+      onWriteEntry: (entry: WriteEntry) => {
+        if (entry.type !== 'File' || !opts.onProgress) return
+        const size = entry.stat?.size ?? 0
+        entry.on('end', () => {
+          doneBytes += size
+          opts.onProgress?.(doneBytes, totalBytes)
+        })
       },
-      tree.map((e) => e.rel),
-    )
+    })
     await rename(tmp, out)
   } catch (err) {
     await rm(tmp, { force: true })
@@ -84,6 +80,30 @@ export async function packDirectory(dir: string, outFile: string, opts: PackOpti
   opts.onProgress?.(totalBytes, totalBytes)
   return { files: files.length, bytes: totalBytes }
 }
+
+/**
+ * Writes the tar of `paths` (relative to `options.cwd`, in this order) to `file`. Each path goes to
+ * Pack.add as is: tar's create() would take one starting with "@" (an npm scope directory at the top of
+ * a release) for an archive whose entries it adds instead.
+ */
+function writeTarball(file: string, paths: string[], options: PackOptionsOfTar): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const pack = new Pack(options)
+    const out = createWriteStream(file)
+    const fail = (err: unknown) => {
+      out.destroy()
+      reject(err)
+    }
+    pack.on('error', fail)
+    out.on('error', fail)
+    out.on('close', resolve)
+    pack.pipe(out)
+    for (const p of paths) pack.add(p)
+    pack.end()
+  })
+}
+
+type PackOptionsOfTar = ConstructorParameters<typeof Pack>[0]
 
 /** Every entry under `root` except `.git`, with paths relative to `root` using `/`, sorted as stored. */
 async function listTree(root: string): Promise<TreeEntry[]> {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { chmod, link, mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { chmod, link, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { list } from 'tar'
+import { create, extract, list } from 'tar'
 import { RookeryError, UsageError } from '../../src/errors.ts'
 import { sha256File } from '../../src/release/hash.ts'
 import { PACK_MTIME, packDirectory } from '../../src/release/pack.ts'
@@ -145,6 +145,35 @@ describe('packDirectory', () => {
     await packDirectory(src, join(work, 'out.tar.gz'))
     const paths = (await listTarball(join(work, 'out.tar.gz'))).map((e) => e.path)
     assert.deepEqual(paths, ['.gitignore', 'vendor/', 'vendor/lib/', 'vendor/lib/keep.txt'])
+  })
+
+  test('stores top-level names starting with "@" as themselves, not as archives to merge in', async () => {
+    // tar's create() reads an argument "@x" as the tar archive "x" and adds its entries instead: a release
+    // whose root holds node_modules-style "@scope" directories failed to pack (EISDIR), and one holding
+    // "@notes" beside an archive "notes" was packed with the archive's entries in its place.
+    const work = await newDir('at-')
+    const src = join(work, 'src')
+    await mkdir(join(src, '@scope', 'pkg'), { recursive: true })
+    await writeFile(join(src, '@scope', 'pkg', 'index.js'), 'module.exports = 1\n')
+    await mkdir(join(work, 'other'))
+    await writeFile(join(work, 'other', 'smuggled.txt'), 'not part of the release')
+    await create({ file: join(src, 'notes'), cwd: join(work, 'other') }, ['smuggled.txt'])
+    await writeFile(join(src, '@notes'), 'plain notes\n')
+
+    const result = await packDirectory(src, join(work, 'out.tar.gz'))
+    const entries = await listTarball(join(work, 'out.tar.gz'))
+    assert.deepEqual(entries.map((e) => [e.path, e.type]), [
+      ['@notes', 'File'],
+      ['@scope/', 'Directory'],
+      ['@scope/pkg/', 'Directory'],
+      ['@scope/pkg/index.js', 'File'],
+      ['notes', 'File'],
+    ])
+    const out = join(work, 'out')
+    await mkdir(out)
+    await extract({ file: join(work, 'out.tar.gz'), cwd: out })
+    assert.equal(await readFile(join(out, '@notes'), 'utf8'), 'plain notes\n')
+    assert.equal(result.files, 3)
   })
 
   test('stores hardlinked files as plain files (extraction refuses hardlinks)', async () => {
