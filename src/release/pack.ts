@@ -33,7 +33,8 @@ interface TreeEntry {
  * (relative, directories included and ending in "/"), owner 0 with no user/group names, fixed mtimes, permission bits kept, symlinks
  * stored as symlinks, `.git` skipped at any depth. Writes a temporary file beside `outFile` and renames it,
  * so a failed pack leaves nothing behind. Throws a UsageError for a missing `dir`, a special file (socket,
- * fifo, device) or a setuid/setgid file, which extraction would refuse anyway.
+ * fifo, device) or a setuid/setgid file, which extraction would refuse anyway, and for a name that is not
+ * valid UTF-8 (tar's paths here are strings).
  */
 export async function packDirectory(dir: string, outFile: string, opts: PackOptions = {}): Promise<PackResult> {
   const root = path.resolve(dir)
@@ -109,7 +110,15 @@ type PackOptionsOfTar = ConstructorParameters<typeof Pack>[0]
 async function listTree(root: string): Promise<TreeEntry[]> {
   const out: TreeEntry[] = []
   const walk = async (relDir: string): Promise<void> => {
-    for (const name of await readdir(path.join(root, relDir))) {
+    for (const raw of await readdir(path.join(root, relDir), { encoding: 'buffer' })) {
+      const name = raw.toString('utf8')
+      if (!Buffer.from(name, 'utf8').equals(raw)) {
+        // Read as a string, the name comes back with U+FFFD in place of its bytes: no such file.
+        const shown = path.join(root, relDir, escapeBytes(raw))
+        throw new UsageError(`cannot pack ${shown}: its name is not valid UTF-8, which every path in a release must be`, {
+          hint: 'rename it (convmv converts names from another encoding)',
+        })
+      }
       if (name === '.git') continue
       const rel = relDir === '' ? name : `${relDir}/${name}`
       const abs = path.join(root, rel)
@@ -141,6 +150,11 @@ async function listTree(root: string): Promise<TreeEntry[]> {
   // localeCompare: the order must not depend on the packing host's locale or ICU version.
   const keyed = out.map((e) => ({ key: Buffer.from(e.stats.isDirectory() ? `${e.rel}/` : e.rel), e }))
   return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map(({ e }) => e)
+}
+
+/** A file name's bytes, printable ASCII as is and every other byte as \\xNN. */
+function escapeBytes(raw: Buffer): string {
+  return [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('')
 }
 
 function specialKind(stats: Stats): string {

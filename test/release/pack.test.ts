@@ -258,6 +258,21 @@ describe('packDirectory', () => {
     assert.deepEqual(await readdir(work), ['file'])
   })
 
+  test('refuses a name that is not valid UTF-8, naming its bytes, and leaves no output', async () => {
+    const work = await newDir('utf8-')
+    const src = join(work, 'src')
+    await mkdir(join(src, 'lib'), { recursive: true })
+    await writeFile(join(src, 'ok.txt'), 'fine')
+    // "caf\xe9.txt": a Latin-1 name, as an old tarball or a Windows share may leave behind
+    await writeFile(Buffer.concat([Buffer.from(join(src, 'lib', 'caf')), Buffer.from([0xe9]), Buffer.from('.txt')]), 'x')
+    await assert.rejects(packDirectory(src, join(work, 'out.tar.gz')), (err: unknown) => {
+      assert.ok(err instanceof UsageError)
+      assert.ok(err.message.includes(`${join(src, 'lib')}/caf\\xe9.txt: its name is not valid UTF-8`), err.message)
+      return true
+    })
+    assert.deepEqual(await readdir(work), ['src'])
+  })
+
   test('a failed write leaves no temp file behind', async () => {
     const work = await newDir('fail-')
     const src = join(work, 'src')
