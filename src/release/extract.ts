@@ -144,7 +144,6 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
       // Entries already parsed are refused by the filter from here on; the teardown itself waits for a
       // fresh tick so it does not run inside tar's parse loop. The reader stops at its next read.
       setImmediate(() => {
-        gunzip.unpipe(unpack)
         gunzip.destroy()
         unpack.end()
       })
@@ -186,6 +185,9 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
     const unpack = extract({
       cwd: staging,
       strict: true, // every tar warning is emitted as an 'error' instead
+      // Synchronous file system calls (see feedUnpack): tar's asynchronous unpack waits for a round trip
+      // through libuv's thread pool at each step of each file (open, write, close) before it parses on.
+      sync: true,
       preservePaths: false,
       preserveOwner: false,
       // tar 7.5 aborts when (bytes out / bytes in) of its own decompressor exceeds maxDecompressionRatio
@@ -214,7 +216,7 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
       if (failure) reject(failure)
       else createLinks(tarball, staging, links).then(() => resolve({ files, bytes }), reject)
     })
-    gunzip.pipe(unpack)
+    feedUnpack(gunzip, unpack, () => failure !== undefined)
     collectYoungGarbage(gunzip)
     feed(tarball, gunzip, () => failure !== undefined, digest, growing).catch((err: unknown) => fail(ioError(tarball, err)))
   })
@@ -273,6 +275,49 @@ async function feed(tarball: string, gunzip: Writable, stopped: () => boolean, d
   } finally {
     await file.close()
   }
+}
+
+/** Bytes of tar stream handed to the synchronous unpack in one write. */
+const UNPACK_SLICE = 32 * 1024
+/** How long the unpack may go on in one turn of the event loop, slice after slice, before it yields. */
+const UNPACK_TURN_MS = 2
+
+/**
+ * Hands gunzip's output to tar's synchronous unpack in slices, for at most UNPACK_TURN_MS of each turn of
+ * the event loop. Synchronous, an extraction of many small files runs without a thread-pool round trip
+ * at each step of each file: 293 MB of node_modules (7,461 files) took 7.6-8.2 s with tar's asynchronous
+ * unpack and 2.3-2.6 s so (tmpfs; GNU tar 1.6-1.7 s). In turns, a download sharing the process (the
+ * extraction follows it) waits for its next event about as long as before: the event loop's p99 delay
+ * during that extraction went from 2.7 to 7.2-7.5 ms. Stops once `stopped()`: the teardown ends the
+ * unpack. Exported for its test.
+ */
+export function feedUnpack(gunzip: Readable, unpack: { write(chunk: Buffer): unknown; end(): unknown }, stopped: () => boolean): void {
+  let slicing = false
+  let ended = false
+  gunzip.on('data', (chunk: Buffer) => {
+    gunzip.pause()
+    slicing = true
+    let at = 0
+    const next = (): void => {
+      const until = performance.now() + UNPACK_TURN_MS
+      do {
+        if (stopped()) return
+        unpack.write(chunk.subarray(at, at + UNPACK_SLICE))
+        at += UNPACK_SLICE
+        if (stopped()) return
+      } while (at < chunk.length && performance.now() < until)
+      if (at < chunk.length) return void setImmediate(next)
+      slicing = false
+      // A paused gunzip still says 'end' once its last chunk is out, maybe before that chunk's last slice.
+      if (ended) unpack.end()
+      else gunzip.resume()
+    }
+    next()
+  })
+  gunzip.on('end', () => {
+    ended = true
+    if (!slicing && !stopped()) unpack.end()
+  })
 }
 
 /** Decompressed bytes between two young-generation collections (see collectYoungGarbage). */

@@ -5,10 +5,11 @@ import {
 } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { gzipSync } from 'node:zlib'
 import { RookeryError, VerifyError } from '../../src/errors.ts'
-import { extractRelease, type GrowingFile } from '../../src/release/extract.ts'
+import { extractRelease, feedUnpack, type GrowingFile } from '../../src/release/extract.ts'
 import type { ExtractLimits } from '../../src/release/extract.ts'
 import { packDirectory } from '../../src/release/pack.ts'
 import { tarBuffer, writeTgz } from './evil-tar.ts'
@@ -126,6 +127,29 @@ describe('extractRelease accepts', () => {
     }
   })
 
+  test('many small files and large ones, however the decompressed stream divides into slices', async () => {
+    // The unpack gets gunzip's output in slices, turn after turn of the event loop: the stream ends while
+    // the last chunk's slices are still being handed over. Small files last make that chunk slow to unpack.
+    const c = await newCase()
+    const src = join(c.dir, 'src')
+    const files = new Map<string, Buffer>()
+    files.set('big/one.bin', randomBytes(3 * 1024 * 1024 + 12345))
+    files.set('big/two.bin', randomBytes(1536 * 1024))
+    for (let i = 0; i < 2000; i++) files.set(`pkg-${i % 20}/lib/file-${i}.js`, randomBytes(i % 700))
+    for (const [rel, body] of files) {
+      await mkdir(join(src, rel, '..'), { recursive: true })
+      await writeFile(join(src, rel), body)
+    }
+    await packDirectory(src, c.tarball)
+    // a loop timer counts the turns the extraction leaves to others
+    let turns = 0
+    const timer = setInterval(() => turns++, 1)
+    const result = await extractRelease(c.tarball, c.target).finally(() => clearInterval(timer))
+    assert.deepEqual(result, { files: files.size, bytes: [...files.values()].reduce((sum, b) => sum + b.length, 0) })
+    for (const [rel, body] of files) assert.ok(body.equals(await readFile(join(c.target, rel))), rel)
+    assert.ok(turns > 0, 'timers ran during the extraction')
+  })
+
   test('a highly compressible archive (ratio far above tar’s default 1000 limit)', async () => {
     const c = await newCase()
     const zeros = Buffer.alloc(64 * 1024 * 1024)
@@ -134,6 +158,38 @@ describe('extractRelease accepts', () => {
     await writeFile(c.tarball, gz)
     assert.deepEqual(await extractRelease(c.tarball, c.target), { files: 1, bytes: zeros.length })
     assert.equal((await stat(join(c.target, 'zeros.img'))).size, zeros.length)
+  })
+})
+
+describe('feedUnpack', () => {
+  test('ends the unpack only after the last slice, when the stream ends before its last chunk is handed over', async () => {
+    // gunzip says 'end' on the tick after its last chunk when that chunk and the end of input come
+    // together, paused or not; an unpack slow enough takes that chunk's slices over several turns.
+    const data = randomBytes(1024 * 1024 + 5000)
+    const source = new Readable({
+      read() {
+        this.push(data)
+        this.push(null)
+      },
+    })
+    const written: Buffer[] = []
+    let endedAfter = -1
+    await new Promise<void>((resolve) => {
+      feedUnpack(source, {
+        write: (slice: Buffer) => {
+          written.push(Buffer.from(slice))
+          const until = performance.now() + 0.3
+          while (performance.now() < until); // a slow disk
+        },
+        end: () => {
+          endedAfter = written.length
+          resolve()
+        },
+      }, () => false)
+    })
+    assert.equal(endedAfter, written.length)
+    assert.ok(written.length > 1, 'the chunk was handed over in slices')
+    assert.ok(Buffer.concat(written).equals(data))
   })
 })
 
