@@ -138,14 +138,19 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
     // 1 MiB reads (feed) and gunzip output chunks instead of 64 and 16 KiB: tar writes each chunk it gets
     // with its own write(2), and streams pay per chunk. Measured on 64 MiB: 0.46 -> 0.12 CPU seconds.
     const gunzip = createGunzip({ chunkSize: IO_CHUNK })
-    const fail = (err: Error): void => {
+    const fail = (err: Error, failedWrite = false): void => {
       if (failure) return
       failure = err
       // Entries already parsed are refused by the filter from here on; the teardown itself waits for a
-      // fresh tick so it does not run inside tar's parse loop. The reader stops at its next read.
+      // fresh tick so it does not run inside tar's parse loop. The reader stops at its next read. The
+      // unpack is synchronous: nothing of it is in flight, so the staging directory can go at once.
       setImmediate(() => {
         gunzip.destroy()
-        unpack.end()
+        // After a failed write (ENOSPC) tar has closed that file, and ending the unpack would end the
+        // entry and close the same descriptor number again, by then perhaps another file's or socket's:
+        // that unpack is dropped instead.
+        if (!failedWrite) unpack.end()
+        reject(err)
       })
     }
     const refuse = (entryPath: string, reason: string): false => {
@@ -203,7 +208,8 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
     unpack.on('ignoredEntry', (entry: ReadEntry) => {
       if (!failure && !deferred.has(entry)) refuse(entry.path, `unsupported ${entry.type} entry`)
     })
-    unpack.on('error', (err: Error) => fail(classify(tarball, err)))
+    // A system call's error (ENOSPC, EIO...) comes from tar's handling of one file, which it has closed.
+    unpack.on('error', (err: Error) => fail(classify(tarball, err), typeof (err as { syscall?: unknown }).syscall === 'string'))
     gunzip.on('error', (err: Error) => fail(badArchive(tarball, err)))
     unpack.on('close', () => {
       // A link checked early may resolve differently once later links exist: check all of them again.
