@@ -293,10 +293,10 @@ const UNPACK_TURN_MS = 2
  * Hands gunzip's output to tar's synchronous unpack in slices, for at most UNPACK_TURN_MS of each turn of
  * the event loop. Synchronous, an extraction of many small files runs without a thread-pool round trip
  * at each step of each file: 293 MB of node_modules (7,461 files) took 7.6-8.2 s with tar's asynchronous
- * unpack and 2.3-2.6 s so (tmpfs; GNU tar 1.6-1.7 s). In turns, a download sharing the process (the
+ * unpack and 2.3-2.9 s so (tmpfs; GNU tar 1.6-1.7 s). In turns, a download sharing the process (the
  * extraction follows it) still gets the event loop every few milliseconds. Each slice is sized from how
- * fast the last one went: 16 KiB of small files, up to 256 KiB of a large file (tar pays per write, and
- * 32 KiB slices doubled the extraction CPU of a 2 GiB release). Stops once `stopped()`: the teardown ends
+ * fast the last one went: 16 KiB of small files, up to 256 KiB of a large file (tar pays per write: with
+ * 32 KiB slices a 2 GiB release took 6.0-6.3 CPU s to extract, against 3.5-4.6). Stops once `stopped()`: the teardown ends
  * the unpack. Exported for its test.
  */
 export function feedUnpack(gunzip: Readable, unpack: { write(chunk: Buffer): unknown; end(): unknown }, stopped: () => boolean): void {
