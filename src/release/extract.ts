@@ -119,10 +119,9 @@ export async function extractRelease(
 }
 
 /**
- * Streams the tarball through our own gunzip into tar's Unpack, then creates the symlinks. Decompressing
- * ourselves lets a refusal stop the input cleanly: tar then finishes the entries it has started and emits
- * 'close', and only after that is it safe to delete the staging directory. (Aborting tar's own gunzip
- * leaves it with writes in flight and never emits 'close'.)
+ * Streams the tarball through our own gunzip into tar's synchronous unpack (see feedUnpack), then creates
+ * the symlinks. Decompressing ourselves lets a refusal stop the input cleanly, between two slices: no
+ * write of tar's is in flight then, so the staging directory can be deleted at once.
  */
 function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest, growing?: GrowingFile): Promise<ExtractResult> {
   return new Promise((resolve, reject) => {
@@ -296,8 +295,8 @@ const UNPACK_TURN_MS = 2
  * unpack and 2.3-2.9 s so (tmpfs; GNU tar 1.6-1.7 s). In turns, a download sharing the process (the
  * extraction follows it) still gets the event loop every few milliseconds. Each slice is sized from how
  * fast the last one went: 16 KiB of small files, up to 256 KiB of a large file (tar pays per write: with
- * 32 KiB slices a 2 GiB release took 6.0-6.3 CPU s to extract, against 3.5-4.6). Stops once `stopped()`: the teardown ends
- * the unpack. Exported for its test.
+ * 32 KiB slices a 2 GiB release took 6.0-6.3 CPU s to extract, against 3.5-4.6). Stops once `stopped()`:
+ * the teardown ends the unpack. Exported for its test.
  */
 export function feedUnpack(gunzip: Readable, unpack: { write(chunk: Buffer): unknown; end(): unknown }, stopped: () => boolean): void {
   let slicing = false
@@ -315,7 +314,7 @@ export function feedUnpack(gunzip: Readable, unpack: { write(chunk: Buffer): unk
         unpack.write(chunk.subarray(at, at + slice))
         const ms = performance.now() - started
         at += slice
-        // At most twice the last size, so that one fast slice does not make the next, maybe of small files, long.
+        // At most twice the last size: one fast slice must not make the next (maybe of small files) long.
         slice = Math.min(SLICE_BYTES.max, 2 * slice, Math.max(SLICE_BYTES.min, Math.round((slice * SLICE_MS) / Math.max(ms, 0.01))))
         if (stopped()) return
       } while (at < chunk.length && performance.now() < until)
