@@ -5,7 +5,10 @@
  * bytes compressible text and half random. Both sides run pinned to the same single core (GNU tar's gzip
  * child too), and their gzip level is 6. MB/s is of the directory's file bytes (1 MB = 10^6 bytes).
  *
- *   npm run bench:pack -- [--size-mib 1024] [--core 1|none]
+ * A last row extracts a tree of small files only (--small-files, 1-16 KiB each), where the cost per file
+ * sets the pace. BENCH_TMPDIR=/dev/shm runs it all on tmpfs, without this machine's disk.
+ *
+ *   npm run bench:pack -- [--size-mib 1024] [--small-files 10000] [--core 1|none]
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises'
@@ -19,6 +22,7 @@ const WORKER = fileURLToPath(new URL('./pack-worker.ts', import.meta.url))
 const { values: args } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '1024' },
+    'small-files': { type: 'string', default: '10000' },
     core: { type: 'string', default: CORES.load },
   },
 })
@@ -81,6 +85,20 @@ async function makeTree(root: string, totalBytes: number): Promise<{ files: numb
   return { files, bytes }
 }
 
+/** `count` text files of 1-16 KiB, 100 per directory (the bench's tree has them among larger files). */
+async function makeSmallFiles(root: string, count: number): Promise<{ files: number; bytes: number }> {
+  const corpus = textCorpus(4 * MiB)
+  let bytes = 0
+  for (let i = 0; i < count; i++) {
+    const size = 1024 + Math.floor(Math.random() * 15 * 1024)
+    const at = Math.floor(Math.random() * (corpus.length - size))
+    await mkdir(join(root, `pkg-${Math.floor(i / 100)}`), { recursive: true })
+    await writeFile(join(root, `pkg-${Math.floor(i / 100)}`, `file-${i}.js`), corpus.subarray(at, at + size))
+    bytes += size
+  }
+  return { files: count, bytes }
+}
+
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
 
 await runBench(async () => {
@@ -109,8 +127,22 @@ await runBench(async () => {
   run(['sync'])
   const rkx = JSON.parse(run([NODE, WORKER, 'extract', join(dir, 'rookery.tar.gz'), join(dir, 'rookery-out')], { core }).stdout) as { extractMs: number; files: number; bytes: number }
   if (rkx.files !== files || rkx.bytes !== bytes) throw new Error(`rookery extracted ${rkx.files} files / ${rkx.bytes} bytes, expected ${files} / ${bytes}`)
+  await rm(join(dir, 'rookery-out'), { recursive: true, force: true })
 
-  const row = (step: string, gnuMs: number, rkMs: number) => [step, fmt(mbps(bytes, gnuMs), 1), fmt(mbps(bytes, rkMs), 1), (gnuMs / rkMs).toFixed(2), `${(gnuMs / 1000).toFixed(1)} s`, `${(rkMs / 1000).toFixed(1)} s`]
+  // Small files only, as in node_modules: here the cost per file, not per byte, sets the pace. Both sides
+  // extract the same tarball (rookery's).
+  const small = await makeSmallFiles(join(dir, 'small'), Number(args['small-files']))
+  run([NODE, WORKER, 'pack', join(dir, 'small'), join(dir, 'small.tar.gz')], { core })
+  await rm(join(dir, 'small'), { recursive: true, force: true })
+  run(['sync'])
+  await mkdir(join(dir, 'gnu-small'))
+  const gnuSmall = run(['tar', '-xzf', join(dir, 'small.tar.gz'), '-C', join(dir, 'gnu-small'), '--no-same-owner'], { core })
+  await rm(join(dir, 'gnu-small'), { recursive: true, force: true })
+  run(['sync'])
+  const rkSmall = JSON.parse(run([NODE, WORKER, 'extract', join(dir, 'small.tar.gz'), join(dir, 'rookery-small')], { core }).stdout) as { extractMs: number; files: number; bytes: number }
+  if (rkSmall.files !== small.files || rkSmall.bytes !== small.bytes) throw new Error(`rookery extracted ${rkSmall.files} files / ${rkSmall.bytes} bytes of the small files, expected ${small.files} / ${small.bytes}`)
+
+  const row = (step: string, gnuMs: number, rkMs: number, of = bytes) => [step, fmt(mbps(of, gnuMs), 1), fmt(mbps(of, rkMs), 1), (gnuMs / rkMs).toFixed(2), `${(gnuMs / 1000).toFixed(1)} s`, `${(rkMs / 1000).toFixed(1)} s`]
   console.log()
   printTable([
     ['step', 'GNU MB/s', 'rookery MB/s', 'rookery/GNU', 'GNU time', 'rookery time'],
@@ -118,6 +150,7 @@ await runBench(async () => {
     row('sha256 of the tarball', gnuHash.ms, rk.hashMs),
     row('pack + sha256', gnuPack.ms + gnuHash.ms, rk.packMs + rk.hashMs),
     row('extract (gunzip + untar)', gnuExtract.ms, rkx.extractMs),
+    row(`extract ${small.files} small files`, gnuSmall.ms, rkSmall.extractMs, small.bytes),
   ])
-  console.log(`\n# tarballs: GNU ${fmt(sizes.gnu / 1e6, 1)} MB, rookery ${fmt(sizes.rookery / 1e6, 1)} MB (of ${fmt(bytes / 1e6, 1)} MB in ${files} files); GNU times include process start, rookery's are measured inside its process`)
+  console.log(`\n# tarballs: GNU ${fmt(sizes.gnu / 1e6, 1)} MB, rookery ${fmt(sizes.rookery / 1e6, 1)} MB (of ${fmt(bytes / 1e6, 1)} MB in ${files} files); GNU times include process start, rookery's are measured inside its process; the small files: ${fmt(small.bytes / 1e6, 1)} MB in ${small.files} files of 1-16 KiB, 100 per directory`)
 })
