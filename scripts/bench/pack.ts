@@ -63,11 +63,9 @@ async function makeTree(root: string, totalBytes: number): Promise<{ files: numb
   }
   const rand = (min: number, max: number) => min + Math.floor(Math.random() * (max - min))
   // 10 % in small text files (1-32 KiB), 100 per directory, like node_modules or assets
-  for (let done = 0, i = 0; done < totalBytes * 0.1; i++) {
-    const size = rand(1024, 32 * 1024)
-    await put(`lib/pkg-${Math.floor(i / 100)}/file-${i}.js`, text(size))
-    done += size
-  }
+  const small = await writeSmallFiles(join(root, 'lib'), corpus, 32, (_, done) => done >= totalBytes * 0.1)
+  files += small.files
+  bytes += small.bytes
   // 30 % in medium files (64 KiB-2 MiB), alternately text and random (images, fonts, compiled code)
   for (let done = 0, i = 0; done < totalBytes * 0.3; i++) {
     const size = rand(64 * 1024, 2 * MiB)
@@ -85,18 +83,22 @@ async function makeTree(root: string, totalBytes: number): Promise<{ files: numb
   return { files, bytes }
 }
 
-/** `count` text files of 1-16 KiB, 100 per directory (the bench's tree has them among larger files). */
-async function makeSmallFiles(root: string, count: number): Promise<{ files: number; bytes: number }> {
-  const corpus = textCorpus(4 * MiB)
+/**
+ * Text files of 1 KiB to `maxKiB` cut from `corpus`, 100 per directory (like node_modules), written under
+ * `root` until `enough(files, bytes)`.
+ */
+async function writeSmallFiles(root: string, corpus: Buffer, maxKiB: number, enough: (files: number, bytes: number) => boolean): Promise<{ files: number; bytes: number }> {
+  let files = 0
   let bytes = 0
-  for (let i = 0; i < count; i++) {
-    const size = 1024 + Math.floor(Math.random() * 15 * 1024)
+  for (; !enough(files, bytes); files++) {
+    const size = 1024 + Math.floor(Math.random() * (maxKiB - 1) * 1024)
     const at = Math.floor(Math.random() * (corpus.length - size))
-    await mkdir(join(root, `pkg-${Math.floor(i / 100)}`), { recursive: true })
-    await writeFile(join(root, `pkg-${Math.floor(i / 100)}`, `file-${i}.js`), corpus.subarray(at, at + size))
+    const dir = join(root, `pkg-${Math.floor(files / 100)}`)
+    if (files % 100 === 0) await mkdir(dir, { recursive: true })
+    await writeFile(join(dir, `file-${files}.js`), corpus.subarray(at, at + size))
     bytes += size
   }
-  return { files: count, bytes }
+  return { files, bytes }
 }
 
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
@@ -131,7 +133,8 @@ await runBench(async () => {
 
   // Small files only, as in node_modules: here the cost per file, not per byte, sets the pace. Both sides
   // extract the same tarball (rookery's).
-  const small = await makeSmallFiles(join(dir, 'small'), Number(args['small-files']))
+  const smallCount = Number(args['small-files'])
+  const small = await writeSmallFiles(join(dir, 'small'), textCorpus(4 * MiB), 16, (files) => files >= smallCount)
   run([NODE, WORKER, 'pack', join(dir, 'small'), join(dir, 'small.tar.gz')], { core })
   await rm(join(dir, 'small'), { recursive: true, force: true })
   run(['sync'])
