@@ -213,12 +213,12 @@ export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimu
 export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
 
 /** A `rookery server` on a loopback port, optionally pinned, with its config and data under `dir`. */
-export async function startServer(dir: string, opts: { core?: string; extra?: string[] } = {}): Promise<{ proc: Proc; url: string; port: number }> {
+export async function startServer(dir: string, opts: { core?: string; extra?: string[]; torrentPort?: number } = {}): Promise<{ proc: Proc; url: string; port: number }> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const config = join(dir, 'server.yaml')
   await mkdir(dir, { recursive: true })
-  await writeFile(config, [`listen: 127.0.0.1:${port}`, `public_url: ${url}`, `data_dir: ${join(dir, 'server')}`, `publish_tokens: [${TOKEN}]`, 'torrent_port: 0', ...(opts.extra ?? [])].join('\n'))
+  await writeFile(config, [`listen: 127.0.0.1:${port}`, `public_url: ${url}`, `data_dir: ${join(dir, 'server')}`, `publish_tokens: [${TOKEN}]`, `torrent_port: ${opts.torrentPort ?? 0}`, ...(opts.extra ?? [])].join('\n'))
   const proc = new Proc([NODE, MAIN, 'server', '--config', config], join(dir, 'server.log'), { core: opts.core })
   await waitFor('the rookery server to answer', () => !proc.running || fetch(`${url}/healthz`).then((r) => r.ok), 30_000)
   if (!proc.running) throw new Error(`rookery server exited at start: ${(await readFile(join(dir, 'server.log'), 'utf8')).slice(-2000)}`)

@@ -1,5 +1,6 @@
 import WebTorrent from 'webtorrent'
 import { coalesceTorrentUpdates } from './coalesce-updates.ts'
+import { skipWorkForCompleteTorrents } from './complete-torrent.ts'
 import { pipePeersDirectly } from './direct-pipes.ts'
 import { patchRarestPicker } from './picker.ts'
 import { refuseSelfConnections } from './refuse-self.ts'
@@ -11,6 +12,7 @@ import { ExitCode, RookeryError } from '../errors.ts'
 patchRarestPicker()
 refuseSelfConnections()
 coalesceTorrentUpdates()
+skipWorkForCompleteTorrents()
 patchWireIo()
 pipePeersDirectly()
 shortenRequestPipelines()

@@ -7,6 +7,8 @@ import Torrent from 'webtorrent/lib/torrent.js'
  * per host, most of them in the same burst of socket data. This runs one re-plan per turn of the event
  * loop however many events asked for it: the same decisions, made once with all the news of that turn.
  * (webtorrent itself defers `_update` to an idle callback in browsers, so callers expect it to be async.)
+ * A complete torrent has nothing to ask for and is not re-planned at all: at the origin, which every host
+ * may connect to, each turn's re-plan walked every host's connection (src/swarm/complete-torrent.ts).
  * Applied once, to the class, when the swarm module loads.
  */
 let patched = false
@@ -20,12 +22,13 @@ export function coalesceTorrentUpdates(): void {
     scheduled.add(this)
     setImmediate(() => {
       scheduled.delete(this)
-      if (!this.destroyed) this._updateWireWrapper()
+      if (!this.destroyed && !this.done) this._updateWireWrapper()
     })
   }
 }
 
 interface TorrentInstance {
   destroyed: boolean
+  done: boolean
   _updateWireWrapper(): void
 }

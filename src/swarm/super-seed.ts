@@ -41,10 +41,36 @@ export interface SuperSeedOptions {
   onEveryPieceOut?: (info: { ms: number }) => void
 }
 
+/** What a peer's piece is, to the origin; a piece with none of these may be offered to the peer. */
+const HAS = 1 // the peer announced it
+const OFFERED = 2 // offered and not yet asked for in full
+const DELIVERING = 4 // asked for in full: counted as held until the peer announces it
+const WITHDRAWN = 8 // offered, never asked for, withdrawn: not offered to this peer again
+
+/*
+ * Cost per event, for an origin that thousands of hosts connect to (npm run bench:origin): a HAVE or a
+ * request costs O(1) unless it frees room for an offer, and only an offer made scans the pieces (a typed
+ * array, no callbacks). Before every piece is out a peer is offered only pieces nobody holds, so with none
+ * left (counted in `free`) the search is skipped; after that a peer's offerable pieces only ever shrink,
+ * so a peer with none left is not searched again. A freed piece wakes every peer, each in O(1) when it
+ * finds nothing free.
+ */
 export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void {
   /** Per piece: peers that have it, are being offered it, or asked for all of it and will have it soon. */
   let held: Uint32Array | undefined
-  const counts = () => (held ??= new Uint32Array(torrent.pieces.length))
+  /** Pieces nobody holds (held 0): the only ones offered before every piece is out. */
+  let free = 0
+  // Made on first use: the torrent's pieces are known once its metadata is loaded, after superSeed is called.
+  const counts = () => {
+    if (!held) {
+      held = new Uint32Array(torrent.pieces.length)
+      free = held.length
+    }
+    return held
+  }
+  const hold = (index: number) => {
+    if (counts()[index]!++ === 0) free--
+  }
   const lengthOf = (index: number) => (index === torrent.pieces.length - 1 ? torrent.lastPieceLength : torrent.pieceLength)
   let firstOfferAt = 0
   /** Pieces that went out at least once (asked for in full, or announced by a peer), and how many. */
@@ -69,7 +95,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
   let offerQueued = false
   const release = (index: number) => {
     const c = counts()
-    c[index]!--
+    if (--c[index]! === 0) free++
     if (c[index]! > 0 || everyPieceOut() || offerQueued) return
     offerQueued = true
     queueMicrotask(() => {
@@ -83,28 +109,37 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     if (wire.type === 'webSeed') return
     // Hosts skip HAVEs for pieces a peer has shown; the origin shows a few and must hear about the rest.
     askForEveryHave(wire)
+    /** Per piece: HAS, OFFERED, DELIVERING, WITHDRAWN for this peer (0: none, may be offered). Made on first use, as `held`. */
+    let state: Uint8Array | undefined
+    const states = () => (state ??= new Uint8Array(torrent.pieces.length))
     /** Offered piece -> when it was offered, and the bytes of it the peer asked for, by block offset. */
     const offers = new Map<number, { at: number; asked: Map<number, number> }>()
-    /** Offers withdrawn unasked: not offered to this peer again (it was told about them once). */
-    const withdrawn = new Set<number>()
-    /** Offered pieces the peer asked for in full: counted as held until it announces them. */
-    const delivering = new Set<number>()
-    const peerHas = new Set<number>()
+    /** Set once every piece is out and nothing is left to offer this peer: it never will be again. */
+    let exhausted = false
     const have = wire.have.bind(wire)
     const haveNone = wire.haveNone.bind(wire)
     const bitfield = wire.bitfield.bind(wire)
     let started = false
 
     const offerMore = () => {
-      const window = Math.max(2, Math.ceil((wire.uploadSpeed() * options.windowMs) / 1000 / torrent.pieceLength))
-      const firstPass = !everyPieceOut()
-      while (offers.size < window) {
-        const index = leastHeld(counts(), (i) => !peerHas.has(i) && !offers.has(i) && !delivering.has(i) && !withdrawn.has(i))
+      let window = 0 // computed only if there may be something to offer: the rate costs more than the checks
+      const held = counts()
+      for (;;) {
+        const firstPass = !everyPieceOut()
+        if (exhausted || (firstPass && free === 0)) return
+        window ||= Math.max(2, Math.ceil((wire.uploadSpeed() * options.windowMs) / 1000 / torrent.pieceLength))
+        if (offers.size >= window) return
+        const index = leastHeld(held, states())
+        if (index < 0) {
+          exhausted = !firstPass
+          return
+        }
         // In the first pass only a piece nobody holds or is offered; the least held one is such a piece if any is.
-        if (index < 0 || (firstPass && counts()[index]! > 0)) return
+        if (firstPass && held[index]! > 0) return
         offers.set(index, { at: Date.now(), asked: new Map() })
+        states()[index] = OFFERED
         firstOfferAt ||= Date.now()
-        counts()[index]!++
+        hold(index)
         have(index)
       }
     }
@@ -125,7 +160,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       for (const [index, { at, asked }] of offers) {
         if (asked.size > 0 || at > before) continue
         offers.delete(index)
-        withdrawn.add(index)
+        states()[index] = WITHDRAWN
         release(index)
       }
       if (started) offerMore()
@@ -134,10 +169,13 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     expiry.unref()
 
     const peerGot = (index: number) => {
-      if (index < 0 || index >= torrent.pieces.length || peerHas.has(index)) return
-      peerHas.add(index)
+      if (index < 0 || index >= torrent.pieces.length) return
+      const state = states()
+      if (state[index]! & HAS) return
       // Already counted while offered or delivering; counted now otherwise (it came from another peer).
-      if (!offers.delete(index) && !delivering.delete(index)) counts()[index]!++
+      if (state[index]! & OFFERED) offers.delete(index)
+      else if (!(state[index]! & DELIVERING)) hold(index)
+      state[index] = HAS
       wentOut(index)
     }
     wire.on('have', (index: number) => {
@@ -162,31 +200,31 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       for (const n of asked.values()) bytes += n
       if (bytes < lengthOf(index)) return
       offers.delete(index)
-      delivering.add(index)
+      states()[index] = DELIVERING
       wentOut(index)
       offerMore()
     })
     wire.once('close', () => {
       clearInterval(expiry)
       offerers.delete(offerMore)
-      for (const index of offers.keys()) release(index)
-      for (const index of delivering) release(index)
-      for (const index of peerHas) release(index)
+      // Every piece this peer held, was offered or was being sent counted once in `held`.
+      for (let i = 0; i < (state?.length ?? 0); i++) if (state![i]! & (HAS | OFFERED | DELIVERING)) release(i)
     })
   })
 }
 
 /**
- * Index of the least held piece passing `allowed`, the first of equally held ones; -1 when none passes.
- * First, not random: the pieces then enter the swarm front to back, the order in which hosts look for
- * them (src/swarm/picker.ts) so that they can extract the tarball while it arrives.
+ * Index of the least held piece whose `excluded` entry is 0, the first of equally held ones; -1 when
+ * none is. First, not random: the pieces then enter the swarm front to back, the order in which hosts
+ * look for them (src/swarm/picker.ts) so that they can extract the tarball while it arrives.
  */
-export function leastHeld(held: ArrayLike<number>, allowed: (index: number) => boolean): number {
+export function leastHeld(held: ArrayLike<number>, excluded: ArrayLike<number>): number {
   let min = Infinity
   let chosen = -1
   for (let i = 0; i < held.length; i++) {
     const count = held[i]!
-    if (count >= min || !allowed(i)) continue
+    if (count >= min || excluded[i] !== 0) continue
+    if (count === 0) return i // nothing is held less
     min = count
     chosen = i
   }

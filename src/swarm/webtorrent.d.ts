@@ -91,6 +91,7 @@ declare module 'webtorrent' {
 declare module 'webtorrent/lib/rarity-map.js' {
   export default class RarityMap {
     getRarestPiece(filter?: (index: number) => boolean): number
+    recalculate(): void
   }
 }
 
@@ -105,6 +106,8 @@ declare module 'bittorrent-protocol' {
     bitfield(bits: Uint8Array): void
     handshake(infoHash: string | Uint8Array, peerId: string | Uint8Array, extensions?: { dht?: boolean; fast?: boolean }): void
     interested(): void
+    unchoke(): void
+    haveNone(): void
     have(index: number): void
     request(index: number, offset: number, length: number, cb: (err: Error | null, block: Uint8Array) => void): void
     _message(id: number, numbers: number[], data: Uint8Array | null): void
@@ -117,6 +120,7 @@ declare module 'webtorrent/lib/torrent.js' {
   export default class Torrent {
     _update(): void
     _updateWire(wire: unknown): unknown
+    _updateWireInterest(wire: unknown): void
   }
 }
 

@@ -19,16 +19,17 @@ const PIECES = 16
 const CONTENT = randomBytes(PIECES * PIECE - 1000) // the last piece is short
 
 describe('leastHeld', () => {
-  test('picks the least held allowed piece', () => {
-    assert.equal(leastHeld([3, 1, 0, 2], () => true), 2)
-    assert.equal(leastHeld([3, 1, 0, 2], (i) => i !== 2), 1)
-    assert.equal(leastHeld([3, 1, 0, 2], () => false), -1)
+  test('picks the least held piece not excluded', () => {
+    assert.equal(leastHeld([3, 1, 0, 2], [0, 0, 0, 0]), 2)
+    assert.equal(leastHeld([3, 1, 0, 2], [0, 0, 1, 0]), 1)
+    assert.equal(leastHeld([3, 1, 0, 2], [1, 2, 4, 8]), -1)
   })
 
   test('between equally held pieces, takes the first (pieces enter the swarm front to back)', () => {
-    assert.equal(leastHeld([1, 0, 0, 0, 1], () => true), 1)
-    assert.equal(leastHeld([1, 0, 0, 0, 1], (i) => i !== 1), 2)
-    assert.equal(leastHeld([2, 2, 2], () => true), 0)
+    assert.equal(leastHeld([1, 0, 0, 0, 1], [0, 0, 0, 0, 0]), 1)
+    assert.equal(leastHeld([1, 0, 0, 0, 1], [0, 1, 0, 0, 0]), 2)
+    assert.equal(leastHeld([2, 2, 2], [0, 0, 0]), 0)
+    assert.equal(leastHeld([2, 2, 1, 1], [0, 0, 2, 0]), 3)
   })
 })
 

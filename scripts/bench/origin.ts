@@ -1,0 +1,168 @@
+/**
+ * Origin benchmark: what the server's origin seeder spends per connected host and per HAVE as the number
+ * of hosts connected to it grows. A rollout's HAVEs reach the origin from every host it is connected to,
+ * one per piece (the origin asks for all of them: src/swarm/super-seed.ts), so its bookkeeping per HAVE is
+ * multiplied by hosts x pieces; a cost per HAVE that grows with either makes the origin's CPU, not its
+ * link, the limit of a large rollout.
+ *
+ * A real `rookery server` (pinned to one core) publishes a release of random data; bare BitTorrent peers
+ * (bittorrent-protocol, as webtorrent uses, in this process on the other core) connect straight to its
+ * origin seeder's port, say they have nothing (BEP 6 have-none) and unchoke it, as a webtorrent host does, then each
+ * announces every piece but the first in its own random order (the pieces reaching it from the swarm), and
+ * finally asks for a block of the first and waits for it: the origin answers in order, so it has handled every HAVE by then.
+ * The server's CPU (/proc) is read between the phases, once it is idle. Each row is a fresh server.
+ * Printed: CPU per joining peer and per HAVE, and the ratio of each to the smallest fleet's in the same run.
+ *
+ *   npm run bench:origin -- [--hosts 50,200,800] [--release-mib 64] [--connect-concurrency 50]
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import Protocol from 'bittorrent-protocol'
+import { readTorrent } from '../../src/release/torrent.ts'
+import { cpuSeconds, CORES, fmt, freePort, machineNote, printTable, publish, runBench, sleep, startServer, workDir } from './common.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '50,200,800' },
+    'release-mib': { type: 'string', default: '64' },
+    'connect-concurrency': { type: 'string', default: '50' },
+  },
+})
+const hostCounts = args.hosts.split(',').map(Number)
+if (hostCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`bad --hosts "${args.hosts}": want a comma-separated list of host counts`)
+const releaseMiB = Number(args['release-mib'])
+const concurrency = Number(args['connect-concurrency'])
+
+/** A host as the origin sees it: handshake, have-none, then HAVEs; its socket stays open until closed. */
+class BarePeer {
+  readonly wire = new Protocol()
+  readonly socket
+  readonly ready: Promise<void>
+
+  constructor(port: number, infoHash: string) {
+    this.socket = connect(port, '127.0.0.1')
+    this.socket.on('error', () => {})
+    this.socket.pipe(this.wire).pipe(this.socket)
+    // Ready once the origin has said what it has (have-none from a super-seeding origin).
+    this.ready = new Promise((resolve, reject) => {
+      this.wire.once('have-none', () => resolve())
+      this.wire.once('bitfield', () => resolve())
+      this.wire.once('close', () => reject(new Error('the origin closed the connection')))
+    })
+    // As a webtorrent host does: nothing to show yet, and every peer unchoked (src/swarm/download.ts).
+    this.wire.once('handshake', () => {
+      this.wire.haveNone()
+      this.wire.unchoke()
+    })
+    this.wire.handshake(infoHash, randomBytes(20), { dht: false, fast: true })
+  }
+
+  /** One block of piece 0, asked after everything sent so far: answered once the origin has read it all. */
+  async sync(): Promise<void> {
+    if (this.wire.peerChoking) {
+      const unchoked = new Promise((resolve) => this.wire.once('unchoke', resolve))
+      this.wire.interested()
+      await unchoked
+    }
+    await new Promise<void>((resolve, reject) => this.wire.request(0, 0, 16 * 1024, (err: Error | null) => (err ? reject(err) : resolve())))
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+}
+
+function shuffled(n: number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[order[i], order[j]] = [order[j]!, order[i]!]
+  }
+  return order
+}
+
+/** The server's CPU seconds once it has been idle (under 2 % of a core) for 0.5 s. */
+async function settledCpu(pid: number): Promise<number> {
+  let last = await cpuSeconds(pid)
+  for (let quiet = 0, i = 0; quiet < 5 && i < 600; i++) {
+    await sleep(100)
+    const now = await cpuSeconds(pid)
+    quiet = now - last < 0.002 ? quiet + 1 : 0
+    last = now
+  }
+  return last
+}
+
+interface Row {
+  hosts: number
+  pieces: number
+  joinCpu: number
+  spreadCpu: number
+  spreadWall: number
+  leaveCpu: number
+}
+
+async function measure(dir: string, source: string, hosts: number): Promise<Row> {
+  const torrentPort = await freePort()
+  const server = await startServer(join(dir, `server-${hosts}`), { core: CORES.server, torrentPort })
+  const { infohash, torrent_url } = await publish(server.url, source, 'web', 'v1')
+  const info = await readTorrent(Buffer.from(await (await fetch(torrent_url)).arrayBuffer()))
+  const pieces = Math.ceil(info.length / info.pieceLength)
+  const peers: BarePeer[] = []
+  try {
+    const before = await settledCpu(server.proc.pid)
+    for (let i = 0; i < hosts; i += concurrency) {
+      const batch = Array.from({ length: Math.min(concurrency, hosts - i) }, () => new BarePeer(torrentPort, infohash))
+      peers.push(...batch)
+      await Promise.all(batch.map((p) => p.ready))
+    }
+    const joined = await settledCpu(server.proc.pid)
+
+    const started = performance.now()
+    // Every piece but the first, which the peers then ask for: a peer announcing all of them would be a
+    // seeder, and webtorrent chokes seeders (rejecting what they ask).
+    const orders = peers.map(() => shuffled(pieces - 1).map((i) => i + 1))
+    // Round by round, every peer announces one more piece: the pieces spread through the whole fleet at once.
+    for (let round = 0; round < pieces - 1; round++) {
+      for (let p = 0; p < peers.length; p++) peers[p]!.wire.have(orders[p]![round]!)
+      if (round % 16 === 15) await new Promise((r) => setImmediate(r))
+    }
+    await Promise.all(peers.map((p) => p.sync()))
+    const spreadWall = (performance.now() - started) / 1000
+    const spread = await settledCpu(server.proc.pid)
+
+    for (const p of peers.splice(0)) p.close()
+    const left = await settledCpu(server.proc.pid)
+    return { hosts, pieces, joinCpu: joined - before, spreadCpu: spread - joined, spreadWall, leaveCpu: left - spread }
+  } finally {
+    for (const p of peers) p.close()
+    await server.proc.stop()
+  }
+}
+
+await runBench(async () => {
+  console.log(machineNote())
+  const dir = await workDir('origin')
+  const source = join(dir, 'release')
+  await mkdir(source, { recursive: true })
+  await writeFile(join(source, 'data.bin'), randomBytes(releaseMiB * 1024 * 1024))
+  const rows: Row[] = []
+  for (const hosts of hostCounts) {
+    const row = await measure(dir, source, hosts)
+    rows.push(row)
+    console.log(`# ${hosts} hosts, ${row.pieces} pieces: join ${row.joinCpu.toFixed(2)} CPU s, spread ${row.spreadCpu.toFixed(2)} CPU s in ${row.spreadWall.toFixed(1)} s, leave ${row.leaveCpu.toFixed(2)} CPU s`)
+  }
+  const base = rows[0]!
+  const perJoin = (r: Row) => (r.joinCpu / r.hosts) * 1e6
+  const haves = (r: Row) => r.hosts * (r.pieces - 1)
+  const perHave = (r: Row) => (r.spreadCpu / haves(r)) * 1e6
+  printTable([
+    ['hosts connected to the origin', 'pieces', 'CPU per joining host', `x ${base.hosts} hosts'`, 'CPU per HAVE', `x ${base.hosts} hosts'`, 'HAVEs handled per s', 'leave, CPU s'],
+    ...rows.map((r) => [fmt(r.hosts), fmt(r.pieces), `${fmt(perJoin(r))} us`, (perJoin(r) / perJoin(base)).toFixed(2), `${fmt(perHave(r), 1)} us`, (perHave(r) / perHave(base)).toFixed(2), fmt(haves(r) / r.spreadWall), r.leaveCpu.toFixed(2)]),
+  ])
+  console.log('CPU: the server process (origin seeder, tracker, HTTP) between phases, read from /proc once idle; a flat')
+  console.log('ratio means the cost per host and per HAVE does not grow with the fleet.')
+})
