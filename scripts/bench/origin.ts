@@ -8,12 +8,13 @@
  * A real `rookery server` (pinned to one core) publishes a release of random data; bare BitTorrent peers
  * (bittorrent-protocol, as webtorrent uses, in this process on the other core) connect straight to its
  * origin seeder's port, say they have nothing (BEP 6 have-none) and unchoke it, as a webtorrent host does, then each
- * announces every piece but the first in its own random order (the pieces reaching it from the swarm), and
- * finally asks for a block of the first and waits for it: the origin answers in order, so it has handled every HAVE by then.
+ * announces every piece but the last as the pieces reach it from the swarm (front to back, as rookery hosts
+ * fetch them, or with --order random in an order of its own), and finally asks for a byte of the last and
+ * waits for it: the origin answers in order, so it has handled every HAVE by then.
  * The server's CPU (/proc) is read between the phases, once it is idle. Each row is a fresh server.
  * Printed: CPU per joining peer and per HAVE, and the ratio of each to the smallest fleet's in the same run.
  *
- *   npm run bench:origin -- [--hosts 50,200,800] [--release-mib 64] [--connect-concurrency 50]
+ *   npm run bench:origin -- [--hosts 100,400,1600] [--release-mib 255] [--order in-order|random] [--connect-concurrency 50]
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -26,15 +27,18 @@ import { cpuSeconds, CORES, fmt, freePort, machineNote, printTable, publish, run
 
 const { values: args } = parseArgs({
   options: {
-    hosts: { type: 'string', default: '50,200,800' },
-    'release-mib': { type: 'string', default: '64' },
+    hosts: { type: 'string', default: '100,400,1600' },
+    'release-mib': { type: 'string', default: '255' },
     'connect-concurrency': { type: 'string', default: '50' },
+    order: { type: 'string', default: 'in-order' },
   },
 })
 const hostCounts = args.hosts.split(',').map(Number)
 if (hostCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`bad --hosts "${args.hosts}": want a comma-separated list of host counts`)
 const releaseMiB = Number(args['release-mib'])
 const concurrency = Number(args['connect-concurrency'])
+const order = args.order
+if (order !== 'in-order' && order !== 'random') throw new Error(`bad --order "${order}": want in-order (front to back, as rookery hosts fetch) or random`)
 
 /** A host as the origin sees it: handshake, have-none, then HAVEs; its socket stays open until closed. */
 class BarePeer {
@@ -60,14 +64,14 @@ class BarePeer {
     this.wire.handshake(infoHash, randomBytes(20), { dht: false, fast: true })
   }
 
-  /** One block of piece 0, asked after everything sent so far: answered once the origin has read it all. */
-  async sync(): Promise<void> {
+  /** The first byte of piece `index`, asked after everything sent so far: answered once the origin has read it all. */
+  async sync(index: number): Promise<void> {
     if (this.wire.peerChoking) {
       const unchoked = new Promise((resolve) => this.wire.once('unchoke', resolve))
       this.wire.interested()
       await unchoked
     }
-    await new Promise<void>((resolve, reject) => this.wire.request(0, 0, 16 * 1024, (err: Error | null) => (err ? reject(err) : resolve())))
+    await new Promise<void>((resolve, reject) => this.wire.request(index, 0, 1, (err: Error | null) => (err ? reject(err) : resolve())))
   }
 
   close(): void {
@@ -122,15 +126,15 @@ async function measure(dir: string, source: string, hosts: number): Promise<Row>
     const joined = await settledCpu(server.proc.pid)
 
     const started = performance.now()
-    // Every piece but the first, which the peers then ask for: a peer announcing all of them would be a
+    // Every piece but the last, which the peers then ask for: a peer announcing all of them would be a
     // seeder, and webtorrent chokes seeders (rejecting what they ask).
-    const orders = peers.map(() => shuffled(pieces - 1).map((i) => i + 1))
+    const orders = peers.map(() => (order === 'in-order' ? Array.from({ length: pieces - 1 }, (_, i) => i) : shuffled(pieces - 1)))
     // Round by round, every peer announces one more piece: the pieces spread through the whole fleet at once.
     for (let round = 0; round < pieces - 1; round++) {
       for (let p = 0; p < peers.length; p++) peers[p]!.wire.have(orders[p]![round]!)
       if (round % 16 === 15) await new Promise((r) => setImmediate(r))
     }
-    await Promise.all(peers.map((p) => p.sync()))
+    await Promise.all(peers.map((p) => p.sync(pieces - 1)))
     const spreadWall = (performance.now() - started) / 1000
     const spread = await settledCpu(server.proc.pid)
 
