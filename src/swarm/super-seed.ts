@@ -41,7 +41,7 @@ export interface SuperSeedOptions {
   onEveryPieceOut?: (info: { ms: number }) => void
 }
 
-/** What a peer's piece is, to the origin; a piece with none of these may be offered to the peer. */
+/** What a piece is for one peer, to the origin: one of these, or 0 (a piece that may be offered to it). */
 const HAS = 1 // the peer announced it
 const OFFERED = 2 // offered and not yet asked for in full
 const DELIVERING = 4 // asked for in full: counted as held until the peer announces it
@@ -109,7 +109,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
     if (wire.type === 'webSeed') return
     // Hosts skip HAVEs for pieces a peer has shown; the origin shows a few and must hear about the rest.
     askForEveryHave(wire)
-    /** Per piece: HAS, OFFERED, DELIVERING, WITHDRAWN for this peer (0: none, may be offered). Made on first use, as `held`. */
+    /** Per piece, for this peer: HAS, OFFERED, DELIVERING, WITHDRAWN or 0. Made on first use, as `held`. */
     let state: Uint8Array | undefined
     const states = () => (state ??= new Uint8Array(torrent.pieces.length))
     /** Offered piece -> when it was offered, and the bytes of it the peer asked for, by block offset. */
@@ -123,19 +123,19 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
 
     const offerMore = () => {
       let window = 0 // computed only if there may be something to offer: the rate costs more than the checks
-      const held = counts()
+      const counted = counts()
       for (;;) {
         const firstPass = !everyPieceOut()
         if (exhausted || (firstPass && free === 0)) return
         window ||= Math.max(2, Math.ceil((wire.uploadSpeed() * options.windowMs) / 1000 / torrent.pieceLength))
         if (offers.size >= window) return
-        const index = leastHeld(held, states())
+        const index = leastHeld(counted, states())
         if (index < 0) {
           exhausted = !firstPass
           return
         }
         // In the first pass only a piece nobody holds or is offered; the least held one is such a piece if any is.
-        if (firstPass && held[index]! > 0) return
+        if (firstPass && counted[index]! > 0) return
         offers.set(index, { at: Date.now(), asked: new Map() })
         states()[index] = OFFERED
         firstOfferAt ||= Date.now()
@@ -170,12 +170,12 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
 
     const peerGot = (index: number) => {
       if (index < 0 || index >= torrent.pieces.length) return
-      const state = states()
-      if (state[index]! & HAS) return
+      const was = states()[index]!
+      if (was === HAS) return
       // Already counted while offered or delivering; counted now otherwise (it came from another peer).
-      if (state[index]! & OFFERED) offers.delete(index)
-      else if (!(state[index]! & DELIVERING)) hold(index)
-      state[index] = HAS
+      if (was === OFFERED) offers.delete(index)
+      else if (was !== DELIVERING) hold(index)
+      states()[index] = HAS
       wentOut(index)
     }
     wire.on('have', (index: number) => {
@@ -208,7 +208,7 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
       clearInterval(expiry)
       offerers.delete(offerMore)
       // Every piece this peer held, was offered or was being sent counted once in `held`.
-      for (let i = 0; i < (state?.length ?? 0); i++) if (state![i]! & (HAS | OFFERED | DELIVERING)) release(i)
+      if (state) for (let i = 0; i < state.length; i++) if (state[i] === HAS || state[i] === OFFERED || state[i] === DELIVERING) release(i)
     })
   })
 }
