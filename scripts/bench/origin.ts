@@ -18,11 +18,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import Protocol from 'bittorrent-protocol'
 import { readTorrent } from '../../src/release/torrent.ts'
+import { RawPeer } from '../../test/helpers/raw-peer.ts'
 import { cpuSeconds, CORES, fmt, freePort, machineNote, printTable, publish, runBench, sleep, startServer, workDir } from './common.ts'
 
 const { values: args } = parseArgs({
@@ -33,50 +32,47 @@ const { values: args } = parseArgs({
     order: { type: 'string', default: 'in-order' },
   },
 })
-const hostCounts = args.hosts.split(',').map(Number)
-if (hostCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`bad --hosts "${args.hosts}": want a comma-separated list of host counts`)
-const releaseMiB = Number(args['release-mib'])
-const concurrency = Number(args['connect-concurrency'])
+/** A bad option: one line saying which and what it wants, exit code 2. */
+function usage(message: string): never {
+  console.error(`bench:origin: ${message}`)
+  process.exit(2)
+}
+const positive = (text: string, option: string, what: string): number => {
+  const n = Number(text)
+  return Number.isInteger(n) && n > 0 ? n : usage(`bad --${option} "${text}": want ${what}`)
+}
+const hostCounts = args.hosts.split(',').map((n) => positive(n, 'hosts', 'a comma-separated list of host counts, e.g. 100,400,1600'))
+const releaseMiB = positive(args['release-mib'], 'release-mib', 'the release size in MiB, e.g. 255')
+const concurrency = positive(args['connect-concurrency'], 'connect-concurrency', 'how many hosts connect at once, e.g. 50')
 const order = args.order
-if (order !== 'in-order' && order !== 'random') throw new Error(`bad --order "${order}": want in-order (front to back, as rookery hosts fetch) or random`)
+if (order !== 'in-order' && order !== 'random') usage(`bad --order "${order}": want in-order (front to back, as rookery hosts fetch) or random`)
 
-/** A host as the origin sees it: handshake, have-none, then HAVEs; its socket stays open until closed. */
-class BarePeer {
-  readonly wire = new Protocol()
-  readonly socket
-  readonly ready: Promise<void>
+/** Resolves as `promise` does, or rejects after `ms` naming `what`: no step of the bench waits forever. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
 
-  constructor(port: number, infoHash: string) {
-    this.socket = connect(port, '127.0.0.1')
-    this.socket.on('error', () => {})
-    this.socket.pipe(this.wire).pipe(this.socket)
-    // Ready once the origin has said what it has (have-none from a super-seeding origin).
-    this.ready = new Promise((resolve, reject) => {
-      this.wire.once('have-none', () => resolve())
-      this.wire.once('bitfield', () => resolve())
-      this.wire.once('close', () => reject(new Error('the origin closed the connection')))
-    })
-    // As a webtorrent host does: nothing to show yet, and every peer unchoked (src/swarm/download.ts).
-    this.wire.once('handshake', () => {
-      this.wire.haveNone()
-      this.wire.unchoke()
-    })
-    this.wire.handshake(infoHash, randomBytes(20), { dht: false, fast: true })
+/** Resolves once `peer` (a host with nothing, as the origin sees one) and the origin have said what they have. */
+function hostReady(peer: RawPeer): Promise<void> {
+  const ready = new Promise<void>((resolve, reject) => {
+    // A super-seeding origin answers with have-none; anything else would be a plain seeder.
+    peer.wire.once('have-none', () => resolve())
+    peer.wire.once('bitfield', () => reject(new Error('the origin sent a bitfield: it is not super-seeding')))
+    peer.socket.once('error', reject)
+  })
+  return within(ready, 30_000, 'a host\'s handshake with the origin')
+}
+
+/** Asks for the first byte of piece `index` and waits for it: the origin answers once it has read everything sent before. */
+async function sync(peer: RawPeer, index: number): Promise<void> {
+  if (peer.wire.peerChoking) {
+    const unchoked = new Promise((resolve) => peer.wire.once('unchoke', resolve))
+    peer.wire.interested()
+    await within(unchoked, 60_000, 'the origin to unchoke a host')
   }
-
-  /** The first byte of piece `index`, asked after everything sent so far: answered once the origin has read it all. */
-  async sync(index: number): Promise<void> {
-    if (this.wire.peerChoking) {
-      const unchoked = new Promise((resolve) => this.wire.once('unchoke', resolve))
-      this.wire.interested()
-      await unchoked
-    }
-    await new Promise<void>((resolve, reject) => this.wire.request(index, 0, 1, (err: Error | null) => (err ? reject(err) : resolve())))
-  }
-
-  close(): void {
-    this.socket.destroy()
-  }
+  await within(peer.request(index, 0, 1), 60_000, 'the origin to answer a host\'s request')
 }
 
 function shuffled(n: number): number[] {
@@ -115,13 +111,13 @@ async function measure(dir: string, source: string, hosts: number): Promise<Row>
   const { infohash, torrent_url } = await publish(server.url, source, 'web', 'v1')
   const info = await readTorrent(Buffer.from(await (await fetch(torrent_url)).arrayBuffer()))
   const pieces = Math.ceil(info.length / info.pieceLength)
-  const peers: BarePeer[] = []
+  const peers: RawPeer[] = []
   try {
     const before = await settledCpu(server.proc.pid)
     for (let i = 0; i < hosts; i += concurrency) {
-      const batch = Array.from({ length: Math.min(concurrency, hosts - i) }, () => new BarePeer(torrentPort, infohash))
+      const batch = Array.from({ length: Math.min(concurrency, hosts - i) }, () => new RawPeer(torrentPort, infohash, true, pieces, { asEmptyHost: true }))
       peers.push(...batch)
-      await Promise.all(batch.map((p) => p.ready))
+      await Promise.all(batch.map(hostReady))
     }
     const joined = await settledCpu(server.proc.pid)
 
@@ -134,7 +130,7 @@ async function measure(dir: string, source: string, hosts: number): Promise<Row>
       for (let p = 0; p < peers.length; p++) peers[p]!.wire.have(orders[p]![round]!)
       if (round % 16 === 15) await new Promise((r) => setImmediate(r))
     }
-    await Promise.all(peers.map((p) => p.sync(pieces - 1)))
+    await Promise.all(peers.map((p) => sync(p, pieces - 1)))
     const spreadWall = (performance.now() - started) / 1000
     const spread = await settledCpu(server.proc.pid)
 

@@ -13,6 +13,11 @@ export interface RawPeerOptions {
   has?: (index: number) => boolean
   /** Extra keys for its extended handshake. */
   extendedHandshake?: Record<string, unknown>
+  /**
+   * Behave as a webtorrent host with nothing yet: say so (BEP 6 have-none) after the handshakes and
+   * unchoke the seeder. Needs `fast`; not with `has`.
+   */
+  asEmptyHost?: boolean
 }
 
 export class RawPeer {
@@ -30,6 +35,12 @@ export class RawPeer {
         const bits = new Uint8Array(Math.ceil(pieces / 8))
         for (let i = 0; i < pieces; i++) if (has(i)) bits[i >> 3]! |= 0x80 >> (i & 7)
         this.wire.bitfield(bits)
+      })
+    }
+    if (options.asEmptyHost) {
+      this.wire.once('handshake', () => {
+        this.wire.haveNone()
+        this.wire.unchoke()
       })
     }
     this.socket.pipe(this.wire).pipe(this.socket)

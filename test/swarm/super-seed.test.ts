@@ -199,6 +199,27 @@ describe('super-seeding origin, every piece out once', { timeout: 30_000 }, () =
   })
 })
 
+describe('super-seeding origin, a peer leaving before every piece is out', { timeout: 30_000 }, () => {
+  test('its offers, free again, go to a peer left without offers, and to nobody else', async () => {
+    await withOrigin(async ({ peer }) => {
+      // Eight peers take two offers each: all 16 pieces. A ninth gets none while nothing is free.
+      const first = Array.from({ length: PIECES / 2 }, () => peer())
+      await waitFor('every piece offered once', () => first.every((p) => p.offered.length >= 2), 5000)
+      const waiting = peer()
+      await waitFor("the ninth peer to get the seeder's have-none", () => waiting.initial === 'have-none', 5000)
+      await new Promise((r) => setTimeout(r, 300))
+      assert.deepEqual(waiting.offered, [], 'nothing is free')
+      const leaving = first[0]!
+      const freed = [...leaving.offered].sort((x, y) => x - y)
+      leaving.close()
+      await waitFor('the freed pieces offered to the waiting peer', () => waiting.offered.length >= 2, 5000)
+      await new Promise((r) => setTimeout(r, 300))
+      assert.deepEqual([...waiting.offered].sort((x, y) => x - y), freed)
+      for (const p of first.slice(1)) assert.equal(p.offered.length, 2, 'a peer with full offers was offered more')
+    })
+  })
+})
+
 describe('super-seeding origin, a complete peer', { timeout: 30_000 }, () => {
   test('a peer announcing every piece with have-all (BEP 6) is offered nothing more and counts as holding them all', async () => {
     await withOrigin(async ({ peer, reports }) => {
