@@ -22,7 +22,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { readTorrent } from '../../src/release/torrent.ts'
 import { RawPeer } from '../../test/helpers/raw-peer.ts'
-import { cpuSeconds, CORES, fmt, freePort, machineNote, printTable, publish, runBench, sleep, startServer, workDir } from './common.ts'
+import { cpuSeconds, CORES, fmt, freePort, machineNote, mb, memory, printTable, publish, runBench, sleep, startServer, workDir } from './common.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -103,6 +103,9 @@ interface Row {
   spreadCpu: number
   spreadWall: number
   leaveCpu: number
+  /** The server's RSS with every host connected, and before any connected. */
+  rssJoined: number
+  rssBefore: number
 }
 
 async function measure(dir: string, source: string, hosts: number): Promise<Row> {
@@ -114,12 +117,14 @@ async function measure(dir: string, source: string, hosts: number): Promise<Row>
   const peers: RawPeer[] = []
   try {
     const before = await settledCpu(server.proc.pid)
+    const rssBefore = (await memory(server.proc.pid)).rss
     for (let i = 0; i < hosts; i += concurrency) {
       const batch = Array.from({ length: Math.min(concurrency, hosts - i) }, () => new RawPeer(torrentPort, infohash, true, pieces, { asEmptyHost: true }))
       peers.push(...batch)
       await Promise.all(batch.map(hostReady))
     }
     const joined = await settledCpu(server.proc.pid)
+    const rssJoined = (await memory(server.proc.pid)).rss
 
     const started = performance.now()
     // Every piece but the last, which the peers then ask for: a peer announcing all of them would be a
@@ -136,7 +141,7 @@ async function measure(dir: string, source: string, hosts: number): Promise<Row>
 
     for (const p of peers.splice(0)) p.close()
     const left = await settledCpu(server.proc.pid)
-    return { hosts, pieces, joinCpu: joined - before, spreadCpu: spread - joined, spreadWall, leaveCpu: left - spread }
+    return { hosts, pieces, joinCpu: joined - before, spreadCpu: spread - joined, spreadWall, leaveCpu: left - spread, rssJoined, rssBefore }
   } finally {
     for (const p of peers) p.close()
     await server.proc.stop()
@@ -160,8 +165,8 @@ await runBench(async () => {
   const haves = (r: Row) => r.hosts * (r.pieces - 1)
   const perHave = (r: Row) => (r.spreadCpu / haves(r)) * 1e6
   printTable([
-    ['hosts connected to the origin', 'pieces', 'CPU per joining host', `x ${base.hosts} hosts'`, 'CPU per HAVE', `x ${base.hosts} hosts'`, 'HAVEs handled per s', 'leave, CPU s'],
-    ...rows.map((r) => [fmt(r.hosts), fmt(r.pieces), `${fmt(perJoin(r))} us`, (perJoin(r) / perJoin(base)).toFixed(2), `${fmt(perHave(r), 1)} us`, (perHave(r) / perHave(base)).toFixed(2), fmt(haves(r) / r.spreadWall), r.leaveCpu.toFixed(2)]),
+    ['hosts connected to the origin', 'pieces', 'CPU per joining host', `x ${base.hosts} hosts'`, 'CPU per HAVE', `x ${base.hosts} hosts'`, 'HAVEs handled per s', 'leave, CPU s', 'server RSS, all joined', 'per host'],
+    ...rows.map((r) => [fmt(r.hosts), fmt(r.pieces), `${fmt(perJoin(r))} us`, (perJoin(r) / perJoin(base)).toFixed(2), `${fmt(perHave(r), 1)} us`, (perHave(r) / perHave(base)).toFixed(2), fmt(haves(r) / r.spreadWall), r.leaveCpu.toFixed(2), mb(r.rssJoined), `${fmt((r.rssJoined - r.rssBefore) / r.hosts / 1024)} KiB`]),
   ])
   console.log('CPU: the server process (origin seeder, tracker, HTTP) between phases, read from /proc once idle; a flat')
   console.log('ratio means the cost per host and per HAVE does not grow with the fleet.')
