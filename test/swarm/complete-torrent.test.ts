@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import parseTorrent from 'parse-torrent'
 import type { Torrent } from 'webtorrent'
 import { seedTorrent } from '../../src/swarm/download.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
-import { SwarmClients, writeSeedFile } from '../helpers/swarm-clients.ts'
+import { seedFileFixture } from '../helpers/swarm-clients.ts'
 
 const PIECE = 16 * 1024
 const PIECES = 8
@@ -21,28 +19,12 @@ const claims = (index: number) => index % 2 === 1
 const availability = (torrent: Torrent) => Array.from((torrent as unknown as { _rarityMap: { _pieces: number[] } })._rarityMap._pieces)
 
 describe('a complete torrent skips the bookkeeping of what to download (src/swarm/complete-torrent.ts)', { timeout: 30_000 }, () => {
-  const clients = new SwarmClients()
-  const peers: RawPeer[] = []
-  let tmp = ''
-  let torrentFile: Buffer
-  let infoHash = ''
-
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'rookery-complete-'))
-    const made = await writeSeedFile(join(tmp, 'seed'), 'app-v1.tar.gz', CONTENT, { pieceLength: PIECE })
-    torrentFile = made.torrent
-    infoHash = made.infoHash
-  })
-
-  after(async () => {
-    for (const p of peers) p.close()
-    await clients.destroyAll()
-    await rm(tmp, { recursive: true, force: true })
-  })
+  const release = seedFileFixture('rookery-complete-', 'app-v1.tar.gz', CONTENT, PIECE)
+  const { clients, peers } = release
 
   /** A bare peer claiming pieces 1, 3, 5, 7, connected to `port`; resolves once `torrent` has its wire and bitfield. */
   async function connectClaimingPeer(port: number, torrent: Torrent): Promise<RawPeer> {
-    const peer = new RawPeer(port, infoHash, true, PIECES, { has: claims })
+    const peer = new RawPeer(port, release.infoHash, true, PIECES, { has: claims })
     peers.push(peer)
     await waitFor('the peer\'s bitfield to arrive', () => torrent.wires.some((w) => (w as unknown as { peerPieces: { get(i: number): boolean } }).peerPieces.get(1)), 5000)
     return peer
@@ -50,7 +32,7 @@ describe('a complete torrent skips the bookkeeping of what to download (src/swar
 
   test('a seeder does not recount piece availability when a peer connects, is not interested in it, and serves it', async () => {
     const client = await clients.create()
-    const torrent = await seedTorrent(client, torrentFile, join(tmp, 'seed'), { skipVerify: true })
+    const torrent = await seedTorrent(client, release.torrentFile, release.seedDir, { skipVerify: true })
     assert.equal(torrent.done, true)
     const peer = await connectClaimingPeer(client.torrentPort, torrent)
     let interested = false
@@ -68,9 +50,9 @@ describe('a complete torrent skips the bookkeeping of what to download (src/swar
   test('a download still counts what its peers have, and is interested in a peer with pieces it lacks', async () => {
     const client = await clients.create()
     // Without its web seed (as startDownload adds a torrent), whose wire would claim pieces too.
-    const parsed = await parseTorrent(torrentFile)
+    const parsed = await parseTorrent(release.torrentFile)
     parsed.urlList = []
-    const torrent = client.add(parsed, { path: join(tmp, 'download') })
+    const torrent = client.add(parsed, { path: join(release.tmp, 'download') })
     await new Promise((resolve) => torrent.once('ready', resolve))
     assert.equal(torrent.done, false)
     const peer = await connectClaimingPeer(client.torrentPort, torrent)

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { seedTorrent, startDownload } from '../../src/swarm/download.ts'
 import { WANTS_EVERY_HAVE, wantsEveryHave } from '../../src/swarm/redundant-haves.ts'
 import { waitFor } from '../helpers/processes.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
-import { SwarmClients, writeSeedFile } from '../helpers/swarm-clients.ts'
+import { seedFileFixture } from '../helpers/swarm-clients.ts'
 
 // Which peers a downloading host tells about the pieces it completes (HAVE): only those lacking the piece,
 // except a peer that asks for every HAVE, as the super-seeding origin does.
@@ -19,33 +17,16 @@ const CONTENT = randomBytes(PIECES * 16 * KiB)
 const NAME = 'app-v1.tar.gz'
 const ALL = Array.from({ length: PIECES }, (_, i) => i)
 
-let tmp = ''
-let torrentFile: Buffer
-let infoHash = ''
-const peers: RawPeer[] = []
-
-const clients = new SwarmClients()
-const swarmClient = () => clients.create()
-
-before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'rookery-haves-'))
-  // Peers are connected directly.
-  const made = await writeSeedFile(join(tmp, 'seed'), NAME, CONTENT, { pieceLength: 16 * KiB })
-  torrentFile = made.torrent
-  infoHash = made.infoHash
-})
-
-after(async () => {
-  for (const p of peers) p.close()
-  await clients.destroyAll()
-  await rm(tmp, { recursive: true, force: true })
-})
+// Peers are connected directly.
+const release = seedFileFixture('rookery-haves-', NAME, CONTENT, 16 * KiB)
+const { peers } = release
+const swarmClient = () => release.clients.create()
 
 test('a host announces a piece only to peers without it, and every piece to a peer asking for every HAVE', { timeout: 30_000 }, async () => {
   const host = await swarmClient()
-  const download = await startDownload(host, torrentFile, { dir: join(tmp, 'host'), stallTimeoutMs: 20_000, webseedFallbackMs: 60_000 })
+  const download = await startDownload(host, release.torrentFile, { dir: join(release.tmp, 'host'), stallTimeoutMs: 20_000, webseedFallbackMs: 60_000 })
   const peer = (options: ConstructorParameters<typeof RawPeer>[4]) => {
-    const p = new RawPeer(host.torrentPort, infoHash, true, PIECES, options)
+    const p = new RawPeer(host.torrentPort, release.infoHash, true, PIECES, options)
     peers.push(p)
     return p
   }
@@ -59,7 +40,7 @@ test('a host announces a piece only to peers without it, and every piece to a pe
   await new Promise((r) => setTimeout(r, 200)) // their bitfields follow the handshakes
 
   const seeder = await swarmClient()
-  await seedTorrent(seeder, torrentFile, join(tmp, 'seed'), { skipVerify: true })
+  await seedTorrent(seeder, release.torrentFile, release.seedDir, { skipVerify: true })
   download.torrent.addPeer(`127.0.0.1:${seeder.torrentPort}`)
   await download.done
   await waitFor('every HAVE to reach the peer lacking all pieces', () => lacksAll.offered.length === PIECES, 5000)
@@ -74,15 +55,15 @@ test('a host announces a piece only to peers without it, and every piece to a pe
 
 test('the super-seeding origin asks every peer for every HAVE', { timeout: 30_000 }, async () => {
   const origin = await swarmClient()
-  await seedTorrent(origin, torrentFile, join(tmp, 'seed'), { skipVerify: true, superSeed: true })
-  const p = new RawPeer(origin.torrentPort, infoHash, true, PIECES)
+  await seedTorrent(origin, release.torrentFile, release.seedDir, { skipVerify: true, superSeed: true })
+  const p = new RawPeer(origin.torrentPort, release.infoHash, true, PIECES)
   peers.push(p)
   await waitFor('the origin\'s extended handshake', () => p.wire.peerExtendedHandshake?.m !== undefined, 5000)
   assert.equal(p.wire.peerExtendedHandshake[WANTS_EVERY_HAVE], 1)
 
   const plain = await swarmClient()
-  await seedTorrent(plain, torrentFile, join(tmp, 'seed'), { skipVerify: true })
-  const q = new RawPeer(plain.torrentPort, infoHash, true, PIECES)
+  await seedTorrent(plain, release.torrentFile, release.seedDir, { skipVerify: true })
+  const q = new RawPeer(plain.torrentPort, release.infoHash, true, PIECES)
   peers.push(q)
   await waitFor('the plain seeder\'s extended handshake', () => q.wire.peerExtendedHandshake?.m !== undefined, 5000)
   assert.equal(q.wire.peerExtendedHandshake[WANTS_EVERY_HAVE], undefined, 'only a super-seeder asks')
@@ -90,9 +71,9 @@ test('the super-seeding origin asks every peer for every HAVE', { timeout: 30_00
 
 test('a host hears the key also when the origin connects to it, and downloads from it', { timeout: 30_000 }, async () => {
   const host = await swarmClient()
-  const download = await startDownload(host, torrentFile, { dir: join(tmp, 'dialled'), stallTimeoutMs: 20_000, webseedFallbackMs: 60_000 })
+  const download = await startDownload(host, release.torrentFile, { dir: join(release.tmp, 'dialled'), stallTimeoutMs: 20_000, webseedFallbackMs: 60_000 })
   const origin = await swarmClient()
-  const seeded = await seedTorrent(origin, torrentFile, join(tmp, 'seed'), { skipVerify: true, superSeed: true })
+  const seeded = await seedTorrent(origin, release.torrentFile, release.seedDir, { skipVerify: true, superSeed: true })
   seeded.addPeer(`127.0.0.1:${host.torrentPort}`)
   await download.done
   assert.equal(download.torrent.wires.filter(wantsEveryHave).length, 1, 'the origin\'s outgoing connection carries the key')
