@@ -11,7 +11,9 @@ import Torrent from 'webtorrent/lib/torrent.js'
  * - "am I interested in this peer" walks all pieces looking for one it lacks, on each HAVE.
  * A complete torrent picks nothing and wants nothing, so both are skipped while `done` holds: rookery
  * selects every piece, so `done` means every piece is verified. The rarity map still counts HAVEs (O(1))
- * and leaving peers; its counts are only read by the picker, which a complete torrent does not run.
+ * and leaving peers; its counts are only read by the picker, which a complete torrent does not run. A
+ * torrent that stops being done (webtorrent allows unmarking pieces; rookery does not) is recounted in
+ * full at its next connection or bitfield.
  * Applied once, to the classes, when the swarm module loads.
  */
 let patched = false
