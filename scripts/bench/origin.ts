@@ -7,12 +7,13 @@
  *
  * A real `rookery server` (pinned to one core) publishes a release of random data; bare BitTorrent peers
  * (bittorrent-protocol, as webtorrent uses, in this process on the other core) connect straight to its
- * origin seeder's port, say they have nothing (BEP 6 have-none) and unchoke it, as a webtorrent host does, then each
- * announces every piece but the last as the pieces reach it from the swarm (front to back, as rookery hosts
- * fetch them, or with --order random in an order of its own), and finally asks for a byte of the last and
- * waits for it: the origin answers in order, so it has handled every HAVE by then.
- * The server's CPU (/proc) is read between the phases, once it is idle. Each row is a fresh server.
- * Printed: CPU per joining peer and per HAVE, and the ratio of each to the smallest fleet's in the same run.
+ * origin seeder's port, say they have nothing (BEP 6 have-none) and unchoke it, as a webtorrent host does.
+ * Then each announces every piece but the last as the pieces reach it from the swarm (front to back, as
+ * rookery hosts fetch them, or with --order random in an order of its own), and finally asks for a byte of
+ * the last and waits for it: the origin answers in order, so it has handled every HAVE by then. The
+ * server's CPU (/proc) is read between the phases, once it is idle. Each row is a fresh server.
+ * Printed: CPU per connecting host and per HAVE, each also as a ratio to the smallest fleet's in the same
+ * run, CPU while the hosts leave, and the server's RSS with all of them connected.
  *
  *   npm run bench:origin -- [--hosts 100,400,1600] [--release-mib 255] [--order in-order|random] [--connect-concurrency 50]
  */
