@@ -169,9 +169,13 @@ export async function runFanOut(options: { server: string; agents: number; tag: 
   // Let the requests, all sent at once, reach the server and be held before the change.
   await new Promise((r) => setTimeout(r, 1000 + options.agents))
   changeAt = Date.now()
-  await options.change()
-  await Promise.all(agents)
-  await dispatcher.close()
+  try {
+    await options.change()
+  } finally {
+    // Also when the change failed: the agents give up at the deadline, and their connections close.
+    await Promise.all(agents)
+    await dispatcher.close()
+  }
   const { p50, p90, p99, max } = summarize(latencies, 0, undefined)
   return { agents: options.agents, informed: latencies.length, errors, ...(firstError ? { firstError } : {}), latency: { p50, p90, p99, max } }
 }

@@ -170,12 +170,13 @@ export function superSeed(torrent: SeedTorrent, options: SuperSeedOptions): void
 
     const peerGot = (index: number) => {
       if (index < 0 || index >= torrent.pieces.length) return
-      const was = states()[index]!
+      const peerState = states()
+      const was = peerState[index]!
       if (was === HAS) return
       // Already counted while offered or delivering; counted now otherwise (it came from another peer).
       if (was === OFFERED) offers.delete(index)
       else if (was !== DELIVERING) hold(index)
-      states()[index] = HAS
+      peerState[index] = HAS
       wentOut(index)
     }
     wire.on('have', (index: number) => {

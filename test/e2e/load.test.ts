@@ -7,16 +7,27 @@ import { formatFanOut, formatLoad, runFanOut, runLoad, type LoadOptions } from '
 import { publishRelease, startServerProcess } from '../helpers/fleet.ts'
 import { runRookery } from '../helpers/processes.ts'
 
-// 200 simulated agents against one server process, ten times their normal rates, for 10 s (bounded).
-// The full-minute run at normal rates is `npm run bench:load`.
-test('200 agents polling and announcing get answers, with no errors', { timeout: 60_000 }, async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rookery-load-'))
+/** A server process with release v1 of a one-file build (`build`, for more releases) published as web. */
+async function withServer(prefix: string, body: (server: { url: string; token: string; build: string }) => Promise<void>): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), prefix))
   const token = 'load-token-0123456789abcdef'
   const { server, url } = await startServerProcess(root, token)
   try {
-    await mkdir(join(root, 'build'))
-    await writeFile(join(root, 'build', 'index.html'), 'load')
-    await publishRelease(url, token, join(root, 'build'), 'v1')
+    const build = join(root, 'build')
+    await mkdir(build)
+    await writeFile(join(build, 'index.html'), 'v1')
+    await publishRelease(url, token, build, 'v1')
+    await body({ url, token, build })
+  } finally {
+    await server.stop()
+    await rm(root, { recursive: true, force: true })
+  }
+}
+
+// 200 simulated agents against one server process, ten times their normal rates, for 10 s (bounded).
+// The full-minute run at normal rates is `npm run bench:load`.
+test('200 agents polling and announcing get answers, with no errors', { timeout: 60_000 }, async () => {
+  await withServer('rookery-load-', async ({ url }) => {
     const manifest = (await (await fetch(`${url}/manifest`)).json()) as { apps: { web: { releases: Array<{ infohash: string }> } } }
     const options: LoadOptions = { server: url, infohash: manifest.apps.web.releases[0]!.infohash, agents: 200, durationMs: 10_000, pollEveryMs: 1000, announceEveryMs: 3000 }
     const result = await runLoad(options)
@@ -27,10 +38,7 @@ test('200 agents polling and announcing get answers, with no errors', { timeout:
     assert.ok(result.announce.requests >= 400, `only ${result.announce.requests} announces`)
     // After its first poll, an agent's polls are conditional and answered 304.
     assert.ok(result.notModified >= result.poll.requests - 200)
-  } finally {
-    await server.stop()
-    await rm(root, { recursive: true, force: true })
-  }
+  })
 })
 
 // A rollback (a change of the manifest alone, no upload) reaching 300 agents that long-poll the manifest
@@ -39,14 +47,7 @@ test('200 agents polling and announcing get answers, with no errors', { timeout:
 // manifest changes fails this. The latency is printed, not asserted; `npm run bench:load -- --fan-out 2000`
 // measures a publish reaching more agents.
 test('a rollback reaches 300 long-polling agents, each of which then fetches the release\'s .torrent', { timeout: 120_000 }, async () => {
-  const root = await mkdtemp(join(tmpdir(), 'rookery-fanout-'))
-  const token = 'load-token-0123456789abcdef'
-  const { server, url } = await startServerProcess(root, token)
-  try {
-    const build = join(root, 'build')
-    await mkdir(build)
-    await writeFile(join(build, 'index.html'), 'v1')
-    await publishRelease(url, token, build, 'v1')
+  await withServer('rookery-fanout-', async ({ url, token, build }) => {
     await writeFile(join(build, 'index.html'), 'v2')
     await publishRelease(url, token, build, 'v2')
     const change = async () => {
@@ -57,8 +58,5 @@ test('a rollback reaches 300 long-polling agents, each of which then fetches the
     console.log(`# ${formatFanOut(result, 'rookery rollback --to v1')}`)
     assert.equal(result.errors, 0, result.firstError)
     assert.equal(result.informed, 300)
-  } finally {
-    await server.stop()
-    await rm(root, { recursive: true, force: true })
-  }
+  })
 })
