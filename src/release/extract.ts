@@ -89,9 +89,11 @@ export async function extractRelease(
   }
   try {
     const digest = expected ? { expected: expected.sha256, hash: createHash('sha256'), bytes: 0 } : undefined
-    const result = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest, growing)
+    const { entries, ...result } = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest, growing)
     if (digest) await checkDigest(tarball, digest, growing)
-    await syncTree(staging)
+    // The tarball was just written (downloaded): on the tree's filesystem, a flush of it all would wait for it too.
+    const [tarballStat, stagingStat] = await Promise.all([stat(tarball), stat(staging)])
+    await syncTree(staging, { entries, otherDirtyBytes: tarballStat.dev === stagingStat.dev ? tarballStat.size : 0 })
     await rename(staging, target).catch((err: unknown) => {
       const code = (err as { code?: unknown }).code
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
@@ -123,7 +125,7 @@ export async function extractRelease(
  * the symlinks. Decompressing ourselves lets a refusal stop the input cleanly, between two slices: no
  * write of tar's is in flight then, so the staging directory can be deleted at once.
  */
-function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest, growing?: GrowingFile): Promise<ExtractResult> {
+function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest, growing?: GrowingFile): Promise<ExtractResult & { entries: number }> {
   return new Promise((resolve, reject) => {
     let failure: Error | undefined
     let entries = 0
@@ -219,7 +221,7 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
         }
       }
       if (failure) reject(failure)
-      else createLinks(tarball, staging, links).then(() => resolve({ files, bytes }), reject)
+      else createLinks(tarball, staging, links).then(() => resolve({ files, bytes, entries }), reject)
     })
     feedUnpack(gunzip, unpack, () => failure !== undefined)
     collectYoungGarbage(gunzip)
