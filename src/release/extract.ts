@@ -3,11 +3,12 @@ import { lstat, mkdir, open, rename, rm, stat, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
-import { extract } from 'tar'
+import { Parser } from 'tar'
 import type { ReadEntry } from 'tar'
 import { RookeryError, VerifyError } from '../errors.ts'
 import { sha256File } from './hash.ts'
 import { syncTree } from './sync-tree.ts'
+import { EntryWriter } from './write-entries.ts'
 import { syncDirectory } from '../atomic-file.ts'
 
 /** Bounds on what one release may unpack to: a decompression bomb fails instead of filling the disk. */
@@ -40,8 +41,9 @@ export interface ExtractResult {
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink'])
 
-// Errors that say the host's disk or permissions are at fault, not the archive.
-const IO_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM'])
+
+// Paths deeper than this are refused, as tar's own unpack does (its maxDepth).
+const MAX_DEPTH = 1024
 
 // A symlink resolving through more links than this is refused, as the kernel would (ELOOP).
 const MAX_LINK_HOPS = 40
@@ -121,9 +123,10 @@ export async function extractRelease(
 }
 
 /**
- * Streams the tarball through our own gunzip into tar's synchronous unpack (see feedUnpack), then creates
- * the symlinks. Decompressing ourselves lets a refusal stop the input cleanly, between two slices: no
- * write of tar's is in flight then, so the staging directory can be deleted at once.
+ * Streams the tarball through our own gunzip into tar's parser (see feedUnpack), whose entries, once
+ * checked, are written synchronously (src/release/write-entries.ts), then creates the symlinks.
+ * Decompressing ourselves lets a refusal stop the input cleanly, between two slices: no write is in
+ * flight then, so the staging directory can be deleted at once.
  */
 function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest, growing?: GrowingFile): Promise<ExtractResult & { entries: number }> {
   return new Promise((resolve, reject) => {
@@ -139,18 +142,16 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
     // 1 MiB reads (feed) and gunzip output chunks instead of 64 and 16 KiB: tar writes each chunk it gets
     // with its own write(2), and streams pay per chunk. Measured on 64 MiB: 0.46 -> 0.12 CPU seconds.
     const gunzip = createGunzip({ chunkSize: IO_CHUNK })
-    const fail = (err: Error, failedWrite = false): void => {
+    const fail = (err: Error): void => {
       if (failure) return
       failure = err
       // Entries already parsed are refused by the filter from here on; the teardown itself waits for a
       // fresh tick so it does not run inside tar's parse loop. The reader stops at its next read. The
-      // unpack is synchronous: nothing of it is in flight, so the staging directory can go at once.
+      // writes are synchronous: only the file being written is open, so the staging directory can go at
+      // once. The parser is left as it is: what it still holds is garbage.
       setImmediate(() => {
         gunzip.destroy()
-        // After a failed write (ENOSPC) tar has closed that file, and ending the unpack would end the
-        // entry and close the same descriptor number again, by then perhaps another file's or socket's:
-        // that unpack is dropped instead.
-        if (!failedWrite) unpack.end()
+        writer.abort()
         reject(err)
       })
     }
@@ -165,7 +166,10 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
       if (!ALLOWED_TYPES.has(entry.type)) return refuse(p, `${entry.type} entries are not allowed`)
       if (isAbsolute(p)) return refuse(p, 'absolute path')
       const rel = normalize(p)
-      if (rel.split('/').includes('..')) return refuse(p, "path contains '..'")
+      const parts = rel.split('/')
+      if (parts.includes('..')) return refuse(p, "path contains '..'")
+      if (parts.length > MAX_DEPTH) return refuse(p, `more than ${MAX_DEPTH} levels deep`)
+      if (rel === '' && entry.type !== 'Directory') return refuse(p, 'not a file name')
       if (seen.has(rel)) return refuse(p, 'duplicate path')
       seen.add(rel)
       if ((entry.mode ?? 0) & 0o6000) return refuse(p, `setuid/setgid mode ${(entry.mode ?? 0).toString(8)}`)
@@ -188,14 +192,10 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
       return true
     }
 
-    const unpack = extract({
-      cwd: staging,
+    // A write's error (ENOSPC, EIO...) or a path the archive has both as a file and as a directory.
+    const writer = new EntryWriter(staging, (err, entryPath) => fail(writeError(tarball, entryPath, err)))
+    const unpack = new Parser({
       strict: true, // every tar warning is emitted as an 'error' instead
-      // Synchronous file system calls (see feedUnpack): tar's asynchronous unpack waits for a round trip
-      // through libuv's thread pool at each step of each file (open, write, close) before it parses on.
-      sync: true,
-      preservePaths: false,
-      preserveOwner: false,
       // tar 7.5 aborts when (bytes out / bytes in) of its own decompressor exceeds maxDecompressionRatio
       // (default 1000), which a legitimately sparse release (zero-filled images) can pass. We decompress
       // ourselves so tar never applies it; Infinity states the intent: maxBytes is the only size limit.
@@ -205,12 +205,12 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
       zstd: false,
       filter: (_path, entry) => check(entry as ReadEntry),
     })
+    unpack.on('entry', (entry: ReadEntry) => writer.write(entry, normalize(entry.path)))
     // tar skips entries of unknown types (and oversized pax headers) without calling the filter
     unpack.on('ignoredEntry', (entry: ReadEntry) => {
       if (!failure && !deferred.has(entry)) refuse(entry.path, `unsupported ${entry.type} entry`)
     })
-    // A system call's error (ENOSPC, EIO...) comes from tar's handling of one file, which it has closed.
-    unpack.on('error', (err: Error) => fail(classify(tarball, err), typeof (err as { syscall?: unknown }).syscall === 'string'))
+    unpack.on('error', (err: Error) => fail(classify(tarball, err)))
     gunzip.on('error', (err: Error) => fail(badArchive(tarball, err)))
     unpack.on('close', () => {
       // A link checked early may resolve differently once later links exist: check all of them again.
@@ -284,21 +284,21 @@ async function feed(tarball: string, gunzip: Writable, stopped: () => boolean, d
   }
 }
 
-/** The bytes of tar stream handed to the synchronous unpack in one write: sized to take about SLICE_MS. */
+/** The bytes of tar stream handed to the synchronous unpack (tar's parser, our writes) in one write: sized to take about SLICE_MS. */
 const SLICE_BYTES = { min: 16 * 1024, max: 256 * 1024 }
 const SLICE_MS = 1
 /** How long the unpack may go on in one turn of the event loop, slice after slice, before it yields. */
 const UNPACK_TURN_MS = 2
 
 /**
- * Hands gunzip's output to tar's synchronous unpack in slices, for at most UNPACK_TURN_MS of each turn of
+ * Hands gunzip's output to the synchronous unpack in slices, for at most UNPACK_TURN_MS of each turn of
  * the event loop. Synchronous, an extraction of many small files runs without a thread-pool round trip
  * at each step of each file: 293 MB of node_modules (7,461 files) took 7.6-8.2 s with tar's asynchronous
- * unpack and 2.3-2.9 s so (tmpfs; GNU tar 1.6-1.7 s). In turns, a download sharing the process (the
+ * unpack and 2.3-2.9 s with its synchronous one (tmpfs; GNU tar 1.6-1.7 s). In turns, a download sharing the process (the
  * extraction follows it) still gets the event loop every few milliseconds. Each slice is sized from how
- * fast the last one went: 16 KiB of small files, up to 256 KiB of a large file (tar pays per write: with
- * 32 KiB slices a 2 GiB release took 6.0-6.3 CPU s to extract, against 3.5-4.6). Stops once `stopped()`:
- * the teardown ends the unpack. Exported for its test.
+ * fast the last one went: 16 KiB of small files, up to 256 KiB of a large file (each write is a call: with
+ * 32 KiB slices a 2 GiB release took 6.0-6.3 CPU s to extract, against 3.5-4.6). Stops once `stopped()`.
+ * Exported for its test.
  */
 export function feedUnpack(gunzip: Readable, unpack: { write(chunk: Buffer): unknown; end(): unknown }, stopped: () => boolean): void {
   let slicing = false
@@ -313,17 +313,7 @@ export function feedUnpack(gunzip: Readable, unpack: { write(chunk: Buffer): unk
       do {
         if (stopped()) return
         const started = performance.now()
-        // tar's synchronous unpack throws and catches errors at every file (EEXIST from mkdir of each parent
-        // directory, ENOENT from lstat of the new file); capturing their stacks was a sixth of the time
-        // of extracting 10,000 small files. Nothing else runs meanwhile, and errors that reach us are
-        // reported by message.
-        const limit = Error.stackTraceLimit
-        Error.stackTraceLimit = 0
-        try {
-          unpack.write(chunk.subarray(at, at + slice))
-        } finally {
-          Error.stackTraceLimit = limit
-        }
+        unpack.write(chunk.subarray(at, at + slice))
         const ms = performance.now() - started
         at += slice
         // At most twice the last size: one fast slice must not make the next (maybe of small files) long.
@@ -448,10 +438,6 @@ function linkStaysInside(rel: string, links: Map<string, string>): boolean {
   return true
 }
 
-function isIoError(err: unknown): boolean {
-  return typeof (err as { code?: unknown }).code === 'string' && IO_CODES.has((err as { code: string }).code)
-}
-
 function ioError(tarball: string, err: unknown): RookeryError {
   return new RookeryError('ROOKERY_EXTRACT_IO', `cannot extract ${tarball}: ${(err as Error).message}`, { cause: err })
 }
@@ -460,26 +446,27 @@ function badArchive(tarball: string, err: unknown): VerifyError {
   return new VerifyError('ROOKERY_BAD_ARCHIVE', `corrupt archive ${tarball}: ${(err as Error).message}`, { cause: err })
 }
 
+/** A write's error: the disk's (ROOKERY_EXTRACT_IO), or the archive's when a file and a directory share a path. */
+function writeError(tarball: string, entryPath: string, err: Error): Error {
+  const code = (err as { code?: unknown }).code
+  if (code === 'EEXIST' || code === 'ENOTDIR') return refusal(tarball, entryPath, 'a file where the archive also has a directory, or the reverse')
+  return ioError(tarball, err)
+}
+
 function refusal(tarball: string, entryPath: string, reason: string): VerifyError {
   const message = `refused entry ${JSON.stringify(entryPath)} in ${tarball}: ${reason}`
   return new VerifyError('ROOKERY_UNSAFE_ARCHIVE', message)
 }
 
-type TarError = Error & { code?: string; tarCode?: string; entry?: { path?: string } }
+type TarError = Error & { tarCode?: string; entry?: { path?: string } }
 
-// tar's own refusals of an entry: `..` or escaping paths, over-deep paths, extracting through a symlink.
-const TAR_REFUSALS = new Set(['TAR_ENTRY_ERROR', 'TAR_SYMLINK_ERROR', 'TAR_ENTRY_UNSUPPORTED'])
-
-/** Maps an error tar emitted (in strict mode every tar warning is one) to ours. */
+/**
+ * Maps an error tar's parser emitted to ours. In strict mode each of its warnings is one, and all say the
+ * archive is corrupt or truncated (TAR_BAD_ARCHIVE, TAR_ENTRY_INVALID, TAR_ABORT); it does no I/O.
+ */
 function classify(tarball: string, err: TarError): Error {
-  if (isIoError(err)) return ioError(tarball, err)
+  if (err.tarCode === undefined) return ioError(tarball, err)
   const entryPath = err.entry?.path
-  if (err.code !== undefined && TAR_REFUSALS.has(err.code) && entryPath !== undefined) {
-    return new VerifyError('ROOKERY_UNSAFE_ARCHIVE', refusal(tarball, entryPath, err.message).message, { cause: err })
-  }
-  if (err.tarCode !== undefined) {
-    const where = entryPath === undefined ? '' : ` at entry ${JSON.stringify(entryPath)}`
-    return new VerifyError('ROOKERY_BAD_ARCHIVE', `corrupt archive ${tarball}${where}: ${err.message}`, { cause: err })
-  }
-  return ioError(tarball, err)
+  const where = entryPath === undefined ? '' : ` at entry ${JSON.stringify(entryPath)}`
+  return new VerifyError('ROOKERY_BAD_ARCHIVE', `corrupt archive ${tarball}${where}: ${err.message}`, { cause: err })
 }

@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib'
 import { RookeryError, VerifyError } from '../../src/errors.ts'
 import { extractRelease, feedUnpack, type GrowingFile } from '../../src/release/extract.ts'
 import type { ExtractLimits } from '../../src/release/extract.ts'
-import { packDirectory } from '../../src/release/pack.ts'
+import { PACK_MTIME, packDirectory } from '../../src/release/pack.ts'
 import { tarBuffer, writeTgz } from './evil-tar.ts'
 import type { RawEntry } from './evil-tar.ts'
 
@@ -87,6 +87,23 @@ describe('extractRelease accepts', () => {
     assert.equal(await readlink(join(c.target, 'lib', 'run-link')), '../bin/run')
     assert.equal(await readlink(join(c.target, 'current')), 'lib/deep')
     assert.equal(await readFile(join(c.target, 'lib', 'run-link'), 'utf8'), '#!/bin/sh\necho hi\n')
+  })
+
+  test("files keep the archive's mtime; a directory gets its archive mode with owner rwx, as tar does", async () => {
+    const c = await newCase()
+    await writeTgz(c.tarball, [{ path: 'ro/', type: '5', mode: 0o555 }, { path: 'ro/empty', body: '' }, { path: 'ro/sub/f', body: 'x', mode: 0o600 }])
+    await extractRelease(c.tarball, c.target)
+    assert.equal((await stat(join(c.target, 'ro'))).mode & 0o7777, 0o755)
+    assert.equal((await stat(join(c.target, 'ro', 'sub'))).mode & 0o7777, 0o755, 'a parent the archive does not list: 0777 less the umask')
+    const file = await stat(join(c.target, 'ro', 'sub', 'f'))
+    assert.equal(file.mode & 0o7777, 0o600)
+    // the hand-built archives' headers say 2000-01-01 (946684800), as packDirectory's do
+    assert.equal(file.mtime.getTime(), 946684800_000)
+    assert.equal(PACK_MTIME.getTime(), 946684800_000)
+    assert.equal(await readFile(join(c.target, 'ro', 'sub', 'f'), 'utf8'), 'x')
+    const empty = await stat(join(c.target, 'ro', 'empty'))
+    assert.equal(empty.size, 0)
+    assert.equal(empty.mtime.getTime(), 946684800_000, 'an empty file (no data, only its end) gets its mtime too')
   })
 
   test('files owned by the extracting user, whatever owner the archive records', async () => {
@@ -290,6 +307,25 @@ describe('extractRelease refuses', () => {
     await assertRefused([{ path: './aaa-ok.txt', body: 'again' }], /duplicate/)
   })
 
+  test('a file where the archive also has a directory, in either order', async () => {
+    await assertRefused([{ path: 'x', body: 'a file' }, { path: 'x/y', body: 'under it' }], /"x\/y".*a file where the archive also has a directory/)
+    await assertRefused([{ path: 'd/y', body: 'makes d a directory' }, { path: 'd', body: 'a file' }], /"d".*a file where the archive also has a directory/)
+  })
+
+  test('a file named "."', async () => {
+    await assertRefused([{ path: '.', body: 'x' }], /"\.".*not a file name/)
+  })
+
+  test('a path more than 1024 levels deep (as tar refuses)', async () => {
+    const c = await newCase()
+    const src = join(c.dir, 'src')
+    const deep = join(src, ...Array.from({ length: 1025 }, () => 'a'))
+    await mkdir(deep, { recursive: true })
+    await writeFile(join(deep, 'f'), 'deep')
+    await packDirectory(src, c.tarball)
+    await assertFails(c, 'ROOKERY_UNSAFE_ARCHIVE', /more than 1024 levels deep/)
+  })
+
   test('more bytes than maxBytes', async () => {
     const body = 'x'.repeat(600)
     await assertRefused(
@@ -324,6 +360,15 @@ describe('extractRelease fails cleanly on', () => {
     gz.fill(0x55, middle, middle + 64)
     await writeFile(c.tarball, gz)
     await assertFails(c, 'ROOKERY_BAD_ARCHIVE', /corrupt archive/)
+  })
+
+  test('a gzip stream cut in the middle of a file, which is then closed', async () => {
+    const c = await newCase()
+    const gz = gzipSync(tarBuffer([{ path: 'big', body: randomBytes(4 * 1024 * 1024) }]))
+    await writeFile(c.tarball, gz.subarray(0, gz.length / 2))
+    await assertFails(c, 'ROOKERY_BAD_ARCHIVE', /corrupt archive/)
+    const open = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')))
+    assert.deepEqual(open.filter((target) => target.startsWith(c.dir)), [], 'no descriptor left open under the case directory')
   })
 
   test('a truncated gzip stream', async () => {
