@@ -47,7 +47,8 @@ const { values: args } = parseArgs({
     // Peak run: have the agent write a Node diagnostic report at each new RSS high (20 MB steps) and print
     // the split of the highest one: V8 heap, external memory (Buffers), and the rest (native, allocator).
     diagnose: { type: 'boolean', default: false },
-    // Peak run: keep /proc/<agent>/smaps at the highest RSS sample and print its biggest mappings.
+    // Peak run: keep /proc/<pid>/smaps of the agent and its swarm process at the highest RSS sample and
+    // print each one's biggest mappings.
     smaps: { type: 'boolean', default: false },
   },
 })
@@ -152,7 +153,7 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
   const samples: Array<{ at: number; rss: number; pss: number; anon: number; cpu: number; processes: number }> = []
   const current = join(dir, 'peak', 'srv', 'web', 'current')
   let smapsAt = 0
-  let smaps = ''
+  let smaps: string[] = []
   await waitFor('the agent to activate the 2 GiB release', async () => {
     const m = await treeMemory(agent.pid)
     samples.push({ at: Date.now(), rss: m.rss, pss: m.pss, anon: m.anon, cpu: await treeCpuSeconds(agent.pid), processes: m.processes })
@@ -163,7 +164,8 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
     }
     if (args.smaps && m.rss > smapsAt) {
       smapsAt = m.rss
-      smaps = await readFile(`/proc/${agent.pid}/smaps`, 'utf8').catch(() => smaps)
+      const read = await Promise.all(processTree(agent.pid).map((pid) => readFile(`/proc/${pid}/smaps`, 'utf8').catch(() => '')))
+      if (read.every((text) => text !== '')) smaps = read
     }
     return stat(current).then(() => true, () => false)
   }, 1_200_000, 200)
@@ -202,7 +204,10 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
   }
   const maxSample = Math.max(...samples.map((s) => s.rss))
   if (args.diagnose) await printDiagnosis(reports)
-  if (args.smaps) printSmaps(smaps, smapsAt)
+  if (args.smaps) {
+    console.log(`# smaps at RSS summed ${mb(smapsAt)}, the agent first, then its swarm process:`)
+    for (const text of smaps) printSmaps(text)
+  }
   rows.push(['peak RSS summed: whole deploy (max of samples)', mb(maxSample), '<= 200 MB', maxSample <= TARGETS.peakRss ? 'met' : 'NOT met'])
   const maxPss = Math.max(...samples.map((s) => s.pss))
   rows.push(['  PSS summed', mb(maxPss), '<= 200 MB', maxPss <= TARGETS.peakRss ? 'met' : 'NOT met'])
@@ -215,8 +220,8 @@ async function peak(dir: string, server: string): Promise<Array<Array<string | n
   return rows
 }
 
-/** The agent's mappings at its highest sampled RSS, biggest resident first. */
-function printSmaps(smaps: string, rss: number): void {
+/** One process's mappings, biggest resident first. */
+function printSmaps(smaps: string): void {
   const maps: Array<{ name: string; size: number; rss: number; anon: number }> = []
   for (const line of smaps.split('\n')) {
     const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line)
@@ -225,7 +230,8 @@ function printSmaps(smaps: string, rss: number): void {
     if (kb && maps.length > 0) maps.at(-1)![kb[1] === 'Size' ? 'size' : kb[1] === 'Rss' ? 'rss' : 'anon'] = Number(kb[2]) * 1024
   }
   const top = maps.filter((m) => m.rss > 512 * 1024).sort((a, b) => b.rss - a.rss)
-  console.log(`# smaps at RSS ${mb(rss)}: ${maps.length} mappings; resident over 0.5 MB (size/rss/anon MB):`)
+  const total = maps.reduce((a, m) => a + m.rss, 0)
+  console.log(`# a process at RSS ${mb(total)}: ${maps.length} mappings; resident over 0.5 MB (size/rss/anon MB):`)
   for (const m of top.slice(0, 30)) console.log(`#   ${(m.size / 1e6).toFixed(1)}/${(m.rss / 1e6).toFixed(1)}/${(m.anon / 1e6).toFixed(1)} ${m.name}`)
   const small = maps.filter((m) => m.rss <= 512 * 1024)
   console.log(`#   and ${small.length} smaller: rss ${mb(small.reduce((a, m) => a + m.rss, 0))}`)
