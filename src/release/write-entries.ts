@@ -72,7 +72,12 @@ export class EntryWriter {
     entry.on('data', (chunk: Buffer) => {
       if (this.#fd !== fd) return // failed: the rest of the entry is drained
       try {
-        for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at)
+        for (let at = 0; at < chunk.length; ) {
+          const written = writeSync(fd, chunk, at, chunk.length - at)
+          // A regular file takes what it is given unless the call fails; never loop on nothing written.
+          if (written <= 0) throw new Error(`write(2) of ${entry.path} wrote nothing`)
+          at += written
+        }
       } catch (err) {
         this.#failed(entry, err as Error)
       }
