@@ -82,7 +82,8 @@ export async function installRelease(ctx: DeployContext, swarm: Swarm, app: AppC
   log.info('download verified')
   report({ phase: 'verified', timings: { download_ms: downloadMs } })
   await layout.touch(release.tag)
-  log.info({ files: extracted.files, bytes: extracted.bytes, extract_ms: extractMs }, 'release extracted')
+  // flush: 'filesystem' (one syncfs) or 'each entry'; flush_ms is part of extract_ms (src/release/sync-tree.ts).
+  log.info({ files: extracted.files, bytes: extracted.bytes, extract_ms: extractMs, flush: extracted.flushed, flush_ms: extracted.flushMs }, 'release extracted')
   report({ phase: 'extracted', timings: { download_ms: downloadMs, extract_ms: extractMs } })
 
   await activateRelease(ctx, app, release.tag, {

@@ -1,5 +1,5 @@
 import { RookeryError, UnavailableError, VerifyError, type ExitCodeValue } from '../errors.ts'
-import type { ExtractLimits } from '../release/extract.ts'
+import type { ExtractLimits, ExtractResult } from '../release/extract.ts'
 import type { TrafficStats, WebseedFallback } from '../swarm/download.ts'
 import type { SeedOver } from './linger.ts'
 
@@ -50,7 +50,7 @@ export type FromWorker =
   | { type: 'peer-dropped'; id: number; peer: string; strikes: number }
   | ({ type: 'webseed-fallback'; id: number } & WebseedFallback)
   | { type: 'downloaded'; id: number; traffic: TrafficStats }
-  | { type: 'extracted'; id: number; files: number; bytes: number }
+  | ({ type: 'extracted'; id: number } & ExtractResult)
   | { type: 'failed'; id: number; error: SentError }
   | ({ type: 'seed-over' } & SeedOver)
   | { type: 'client-error'; message: string }

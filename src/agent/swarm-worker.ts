@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { VerifyError } from '../errors.ts'
+import type { ExtractResult } from '../release/extract.ts'
 import { readTorrent } from '../release/torrent.ts'
 import { createSwarmClient, destroySwarmClient, whenListening } from '../swarm/client.ts'
 import { startDownload, stopTorrent } from '../swarm/download.ts'
@@ -57,7 +58,7 @@ export async function runSwarmWorker(): Promise<void> {
   send({ type: 'listening', port: client.torrentPort })
 
   /** Downloads, extracts while the tarball arrives (SHA-256 checked in the same pass), then seeds. */
-  async function install(req: { id: number } & InstallRequest, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
+  async function install(req: { id: number } & InstallRequest, signal: AbortSignal): Promise<ExtractResult> {
     const torrentFile = Buffer.from(req.torrent)
     const info = await readTorrent(torrentFile)
     if (info.infoHash !== req.infohash || info.length !== req.size) {

@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process'
 import { RookeryError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import type { ExtractResult } from '../release/extract.ts'
 import type { TrafficStats, WebseedFallback } from '../swarm/download.ts'
 import { receivedError, type FromWorker, type InstallRequest, type ToWorker } from './swarm-protocol.ts'
 
@@ -12,7 +13,7 @@ import { receivedError, type FromWorker, type InstallRequest, type ToWorker } fr
  */
 export interface Swarm {
   /** Downloads, extracts into `releaseDir` (checked), and seeds for the seed window. */
-  install(request: InstallRequest, events: InstallEvents, signal: AbortSignal): Promise<{ files: number; bytes: number }>
+  install(request: InstallRequest, events: InstallEvents, signal: AbortSignal): Promise<ExtractResult>
   /** Directories (downloads/<infohash>) still in use by a seeding torrent. */
   readonly dirs: string[]
   /** Stops the seeding torrents and waits for the swarm process to exit. */
@@ -58,7 +59,7 @@ export function openSwarm(options: SwarmOptions): Swarm {
   const execArgv = process.execArgv.filter((flag) => !AGENT_ONLY_NODE_FLAGS.includes(flag))
   const child = fork(process.argv[1]!, [SWARM_WORKER_VERB], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
   const log = options.log
-  const pending = new Map<number, { events: InstallEvents; resolve: (r: { files: number; bytes: number }) => void; reject: (e: Error) => void; request: InstallRequest }>()
+  const pending = new Map<number, { events: InstallEvents; resolve: (r: ExtractResult) => void; reject: (e: Error) => void; request: InstallRequest }>()
   const held = new Set<string>()
   let nextId = 1
   let closing = false
@@ -114,7 +115,7 @@ export function openSwarm(options: SwarmOptions): Swarm {
       case 'extracted':
         pending.delete(m.id)
         held.add(install.request.dir)
-        return install.resolve({ files: m.files, bytes: m.bytes })
+        return install.resolve({ files: m.files, bytes: m.bytes, flushed: m.flushed, flushMs: m.flushMs })
       case 'failed':
         pending.delete(m.id)
         return install.reject(receivedError(m.error))

@@ -7,7 +7,7 @@ import { Parser } from 'tar'
 import type { ReadEntry } from 'tar'
 import { RookeryError, VerifyError } from '../errors.ts'
 import { sha256File } from './hash.ts'
-import { syncTree } from './sync-tree.ts'
+import { syncTree, type FlushMethod } from './sync-tree.ts'
 import { EntryWriter } from './write-entries.ts'
 import { syncDirectory } from '../atomic-file.ts'
 
@@ -33,10 +33,12 @@ export interface GrowingFile {
   onDisk: (bytes: number) => Promise<void>
 }
 
-/** What was unpacked: the number of regular files and their total size in bytes. */
+/** What was unpacked: the number of regular files and their total size in bytes; how it was flushed, and how long that took. */
 export interface ExtractResult {
   files: number
   bytes: number
+  flushed: FlushMethod
+  flushMs: number
 }
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink'])
@@ -91,11 +93,13 @@ export async function extractRelease(
   }
   try {
     const digest = expected ? { expected: expected.sha256, hash: createHash('sha256'), bytes: 0 } : undefined
-    const { entries, ...result } = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest, growing)
+    const { entries, files, bytes } = await unpackInto(tarball, staging, { ...DEFAULT_EXTRACT_LIMITS, ...limits }, digest, growing)
     if (digest) await checkDigest(tarball, digest, growing)
     // The tarball was just written (downloaded): on the tree's filesystem, a flush of it all would wait for it too.
     const [tarballStat, stagingStat] = await Promise.all([stat(tarball), stat(staging)])
-    await syncTree(staging, { entries, otherDirtyBytes: tarballStat.dev === stagingStat.dev ? tarballStat.size : 0 })
+    const flushStarted = performance.now()
+    const flushed = await syncTree(staging, { entries, otherDirtyBytes: tarballStat.dev === stagingStat.dev ? tarballStat.size : 0 })
+    const flushMs = Math.round(performance.now() - flushStarted)
     await rename(staging, target).catch((err: unknown) => {
       const code = (err as { code?: unknown }).code
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
@@ -104,7 +108,7 @@ export async function extractRelease(
       throw ioError(tarball, err)
     })
     await syncDirectory(path.dirname(target))
-    return result
+    return { files, bytes, flushed, flushMs }
   } catch (err) {
     await rm(staging, { recursive: true, force: true })
     if (expected && err instanceof VerifyError && err.code !== 'ROOKERY_CHECKSUM_MISMATCH') {
@@ -128,7 +132,7 @@ export async function extractRelease(
  * Decompressing ourselves lets a refusal stop the input cleanly, between two slices: no write is in
  * flight then, so the staging directory can be deleted at once.
  */
-function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest, growing?: GrowingFile): Promise<ExtractResult & { entries: number }> {
+function unpackInto(tarball: string, staging: string, limits: ExtractLimits, digest?: RunningDigest, growing?: GrowingFile): Promise<{ files: number; bytes: number; entries: number }> {
   return new Promise((resolve, reject) => {
     let failure: Error | undefined
     let entries = 0

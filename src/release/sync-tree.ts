@@ -33,10 +33,14 @@ const SYNC_CONCURRENCY = 8
  * `sync` on the PATH; an I/O error), each entry is flushed on its own, which also names the file an I/O
  * error is about.
  */
-export async function syncTree(root: string, size: { entries: number; otherDirtyBytes: number }): Promise<void> {
-  if (size.otherDirtyBytes < size.entries * FLUSH_COST_PER_ENTRY && (await syncFileSystem(root))) return
+export async function syncTree(root: string, size: { entries: number; otherDirtyBytes: number }): Promise<FlushMethod> {
+  if (size.otherDirtyBytes < size.entries * FLUSH_COST_PER_ENTRY && (await syncFileSystem(root))) return 'filesystem'
   await syncEachEntry(root)
+  return 'each entry'
 }
+
+/** How a tree was flushed: one syncfs of its filesystem, or each file and directory on its own. */
+export type FlushMethod = 'filesystem' | 'each entry'
 
 /** syncfs(2) of the filesystem holding `dir`; false if `sync --file-system` could not run or failed. */
 export function syncFileSystem(dir: string): Promise<boolean> {

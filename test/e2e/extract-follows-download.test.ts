@@ -64,6 +64,9 @@ test('files are extracted while the download is still running, and the release b
   const complete = (await lab.agentLog('h')).find((l) => l.msg === 'download complete')
   assert.equal(complete?.disk_wait_ms, 0, 'the download complete line gives the time spent waiting for the disk')
   const extracted = (await lab.agentLog('h')).find((l) => l.msg === 'release extracted')
-  console.log(`# extraction finished ${String(extracted?.extract_ms)} ms after the last piece`)
+  console.log(`# extraction finished ${String(extracted?.extract_ms)} ms after the last piece, ${String(extracted?.flush_ms)} ms of it flushing`)
+  // Five large files and small ones, beside a tarball as large: each flushed on its own, not the filesystem.
+  assert.equal(extracted?.flush, 'each entry')
+  assert.ok(typeof extracted?.flush_ms === 'number' && extracted.flush_ms <= Number(extracted.extract_ms), 'flush_ms is part of extract_ms')
   await lab.stopAgents('h')
 })
