@@ -21,15 +21,15 @@ const SYNC_CONCURRENCY = 8
  * at empty or truncated files, which a host would then start from at boot. dpkg flushes what it unpacks
  * for the same reason.
  *
- * One syncfs(2) of the filesystem holding the tree does it all with one journal commit (coreutils' `sync
- * --file-system`, in its own process, as Node has no syncfs). 10,000 files of 1-8 KiB on a fresh ext4:
- * extraction 1.0-1.1 s, against 3.1-4.4 s flushing each file on its own (a journal commit per fdatasync,
+ * One syncfs(2) of the filesystem holding the tree does it all with one journal commit (`sync -f`, in its
+ * own process, as Node has no syncfs; coreutils and BusyBox both have it). 10,000 files of 1-8 KiB on a
+ * fresh ext4: extraction 1.0-1.1 s, against 3.1-4.4 s flushing each file on its own (a journal commit per fdatasync,
  * three thread-pool round trips per file). But syncfs also waits for everything else dirty on that
- * filesystem, above all the tarball just downloaded there: 1 GiB in 4 files extracted in 6.2-9.8 s so,
+ * filesystem, above all the tarball just downloaded there: 1 GiB in 16 files extracted in 6.2-9.8 s so,
  * against 2.7-7.0 s each file on its own. So syncfs is used when what else is dirty (`otherDirtyBytes`,
  * e.g. the tarball's size when it is on the same filesystem) is less than FLUSH_COST_PER_ENTRY for each
  * entry of the tree, and each entry is flushed on its own otherwise.
- * Where syncfs fails (coreutils before 8.24, e.g. RHEL 7 and Amazon Linux 2, have no --file-system; no
+ * Where syncfs fails (coreutils before 8.24, e.g. RHEL 7 and Amazon Linux 2, have no `-f`; no
  * `sync` on the PATH; an I/O error), each entry is flushed on its own, which also names the file an I/O
  * error is about.
  */
@@ -42,10 +42,10 @@ export async function syncTree(root: string, size: { entries: number; otherDirty
 /** How a tree was flushed: one syncfs of its filesystem, or each file and directory on its own. */
 export type FlushMethod = 'filesystem' | 'each entry'
 
-/** syncfs(2) of the filesystem holding `dir`; false if `sync --file-system` could not run or failed. */
+/** syncfs(2) of the filesystem holding `dir`; false if `sync -f` could not run or failed. */
 export function syncFileSystem(dir: string): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('sync', ['--file-system', dir], (err) => resolve(!err))
+    execFile('sync', ['-f', dir], (err) => resolve(!err))
   })
 }
 

@@ -10,7 +10,7 @@ import { FLUSH_COST_PER_ENTRY } from '../../src/release/sync-tree.ts'
 
 // Durability is checked on the system calls themselves: the extraction runs in a child process under
 // strace (.ci/run installs it), which prints each syncfs/fdatasync/fsync with the path of its descriptor
-// (following the `sync --file-system` child) and each rename. The extracted tree must be flushed before
+// (following the `sync -f` child) and each rename. The extracted tree must be flushed before
 // the staging directory is renamed into place, and the parent directory after that.
 
 // Without strace (a fresh machine) the test says so and skips; .ci/run installs it.
@@ -79,11 +79,11 @@ test('a release of many small files is flushed with one syncfs of its filesystem
   assert.ok(traced.after.some((f) => f.path === traced.releases), 'releases/ flushed after the rename')
 })
 
-test('where `sync --file-system` fails (old coreutils), every file and directory is flushed on its own', { timeout: 60_000, skip }, async () => {
-  // A `sync` that answers as coreutils 8.22 (RHEL 7, Amazon Linux 2) does to --file-system.
+test('where `sync -f` fails (old coreutils), every file and directory is flushed on its own', { timeout: 60_000, skip }, async () => {
+  // A `sync` that answers as coreutils 8.22 (RHEL 7, Amazon Linux 2) does to -f.
   const bin = join(tmp, 'old-coreutils')
   await mkdir(bin)
-  await writeFile(join(bin, 'sync'), "#!/bin/sh\necho \"sync: unrecognized option '--file-system'\" >&2\nexit 1\n")
+  await writeFile(join(bin, 'sync'), "#!/bin/sh\necho \"sync: invalid option -- 'f'\" >&2\nexit 1\n")
   await chmod(join(bin, 'sync'), 0o755)
   const traced = await traceExtraction('old-sync', SMALL_FILES, { ...process.env, PATH: `${bin}:${process.env.PATH}` })
   assertEachEntryFlushed(traced, [...Object.keys(SMALL_FILES), 'bin', 'lib', 'lib/deep'])
