@@ -16,7 +16,8 @@ const IMPLICIT_DIR_MODE = 0o777
  *
  * tar's own unpack (UnpackSync) checks every path with an lstat(2) of the entry and a mkdir(2) and
  * lstat(2) of each of its parent directories, throwing and catching an error for each: 50,000 files four
- * directories deep took 5.1 s to extract, 39 % of it in those calls. Here a directory is made once.
+ * directories deep took 5.2-5.8 s to extract on ext4, 39 % of a CPU profile in those calls. Here a
+ * directory is made once: 4.0-4.2 s (GNU tar 2.9-3.0 s, without flushing).
  *
  * Files get the archive's mode (less the umask, as open(2) applies it) and its mtime; directories the
  * archive's mode with owner rwx (as tar), their mtime left at creation (writing into them changes it
