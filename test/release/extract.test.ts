@@ -112,6 +112,22 @@ describe('extractRelease accepts', () => {
     assert.equal(empty.mtime.getTime(), 946684800_000, 'an empty file (no data, only its end) gets its mtime too')
   })
 
+  test('long and non-ASCII names (pax headers) and empty directories', async () => {
+    const c = await newCase()
+    const src = join(c.dir, 'src')
+    const long = join('a'.repeat(60), 'b'.repeat(60), 'c'.repeat(60), `${'d'.repeat(120)}.txt`)
+    const names = [long, join('café', 'ñandú ☃.txt')]
+    for (const [i, name] of names.entries()) {
+      await mkdir(join(src, name, '..'), { recursive: true })
+      await writeFile(join(src, name), `content ${i}`)
+    }
+    await mkdir(join(src, 'empty', 'nested'), { recursive: true })
+    await packDirectory(src, c.tarball)
+    assert.deepEqual(counts(await extractRelease(c.tarball, c.target)), { files: 2, bytes: 'content 0'.length * 2 })
+    for (const [i, name] of names.entries()) assert.equal(await readFile(join(c.target, name), 'utf8'), `content ${i}`)
+    assert.deepEqual(await readdir(join(c.target, 'empty')), ['nested'])
+  })
+
   test('files owned by the extracting user, whatever owner the archive records', async () => {
     // meaningful as root too, where tar would otherwise chown to the archive's uid/gid
     const c = await newCase()
