@@ -43,7 +43,6 @@ export interface ExtractResult {
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink'])
 
-
 // Paths deeper than this are refused, as tar's own unpack does (its maxDepth).
 const MAX_DEPTH = 1024
 
@@ -143,7 +142,7 @@ function unpackInto(tarball: string, staging: string, limits: ExtractLimits, dig
     const links = new Map<string, string>() // path -> target, in archive order
     const deferred = new WeakSet<ReadEntry>()
 
-    // 1 MiB reads (feed) and gunzip output chunks instead of 64 and 16 KiB: tar writes each chunk it gets
+    // 1 MiB reads (feed) and gunzip output chunks instead of 64 and 16 KiB: each chunk of a file is written
     // with its own write(2), and streams pay per chunk. Measured on 64 MiB: 0.46 -> 0.12 CPU seconds.
     const gunzip = createGunzip({ chunkSize: IO_CHUNK })
     const fail = (err: Error): void => {
