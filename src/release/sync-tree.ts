@@ -22,9 +22,9 @@ const SYNC_CONCURRENCY = 8
  * for the same reason.
  *
  * One syncfs(2) of the filesystem holding the tree does it all with one journal commit (`sync -f`, in its
- * own process, as Node has no syncfs; coreutils and BusyBox both have it). 10,000 files of 1-8 KiB on a
- * fresh ext4: extraction 1.0-1.1 s, against 3.1-4.4 s flushing each file on its own (a journal commit per fdatasync,
- * three thread-pool round trips per file). But syncfs also waits for everything else dirty on that
+ * own process, as Node has no syncfs; coreutils and BusyBox both have it). 10,000 files of 0.7-11 KB on a
+ * fresh ext4: extraction 1.0-1.1 s, against 3.1-4.4 s flushing each file on its own (a journal commit per
+ * fdatasync, three thread-pool round trips per file). But syncfs also waits for everything else dirty on that
  * filesystem, above all the tarball just downloaded there: 1 GiB in 16 files extracted in 6.2-9.8 s so,
  * against 2.7-7.0 s each file on its own. So syncfs is used when what else is dirty (`otherDirtyBytes`,
  * e.g. the tarball's size when it is on the same filesystem) is less than FLUSH_COST_PER_ENTRY for each
