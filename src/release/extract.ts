@@ -33,7 +33,10 @@ export interface GrowingFile {
   onDisk: (bytes: number) => Promise<void>
 }
 
-/** What was unpacked: the number of regular files and their total size in bytes; how it was flushed, and how long that took. */
+/**
+ * What was unpacked: the number of regular files and their total size in bytes; how the tree was flushed
+ * to disk, and how long that took.
+ */
 export interface ExtractResult {
   files: number
   bytes: number

@@ -34,7 +34,8 @@ const SYNC_CONCURRENCY = 8
  * error is about.
  */
 export async function syncTree(root: string, size: { entries: number; otherDirtyBytes: number }): Promise<FlushMethod> {
-  if (size.otherDirtyBytes < size.entries * FLUSH_COST_PER_ENTRY && (await syncFileSystem(root))) return 'filesystem'
+  const syncfsIsCheaper = size.otherDirtyBytes < size.entries * FLUSH_COST_PER_ENTRY
+  if (syncfsIsCheaper && (await syncFileSystem(root))) return 'filesystem'
   await syncEachEntry(root)
   return 'each entry'
 }

@@ -4,7 +4,7 @@ import type { ReadEntry } from 'tar'
 
 // O_EXCL: a path is created, never written through (an existing file or a symlink at it fails with EEXIST).
 const CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
-/** Directories the archive does not list (parents of its files): mode 0777 less the umask, as tar makes them. */
+/** Directories the archive does not list (parents of its files): 0777 less the umask, as tar makes them. */
 const IMPLICIT_DIR_MODE = 0o777
 
 /**
@@ -68,7 +68,8 @@ export class EntryWriter {
 
   #writeFile(entry: ReadEntry, rel: string): void {
     this.#makeDir(path.posix.dirname(rel === '' ? '.' : rel), IMPLICIT_DIR_MODE)
-    const fd = openSync(path.join(this.#root, rel), CREATE_FILE, typeof entry.mode === 'number' ? entry.mode & 0o7777 : 0o666)
+    const mode = typeof entry.mode === 'number' ? entry.mode & 0o7777 : 0o666
+    const fd = openSync(path.join(this.#root, rel), CREATE_FILE, mode)
     this.#fd = fd
     entry.on('data', (chunk: Buffer) => {
       if (this.#fd !== fd) return // failed: the rest of the entry is drained
