@@ -1,4 +1,4 @@
-import { RookeryError, VerifyError } from '../errors.ts'
+import { describeError, RookeryError, VerifyError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { AgentConfig, AppConfig } from './config.ts'
 import { runHook } from './hook.ts'
@@ -28,7 +28,8 @@ export interface DeployContext {
 /**
  * Switches `current` to an installed release and runs the post_install hook. If the hook fails, the
  * previous release becomes current again (or `current` is removed when there was none) and the failure
- * is thrown. Then old releases are pruned, never current nor previous.
+ * is thrown. Then, once `activated` is reported, old releases are pruned, never current nor previous; a
+ * release that cannot be removed is logged and left for the next deploy.
  */
 export async function activateRelease(
   ctx: DeployContext,
@@ -87,10 +88,20 @@ export async function activateRelease(
     failures,
     ...(lastDeploy ? { last_deploy: lastDeploy } : {}),
   })
-  const protect = new Set([tag, ...(newPrevious ? [newPrevious] : [])])
-  const pruned = await layout.prune(app.keep_releases, protect)
-  log.info({ previous, pruned }, 'release activated')
+  log.info({ previous }, 'release activated')
   ctx.report(app.name, { tag, current: tag, phase: 'activated' })
+
+  // After the report: removing a release of 50,000 files takes about a second, and a release that cannot
+  // be removed (a mount inside it, an immutable file) must not turn this deploy into a failure, which
+  // would be retried and run the hook again.
+  const protect = new Set([tag, ...(newPrevious ? [newPrevious] : [])])
+  const pruned = await layout
+    .prune(app.keep_releases, protect, (old, err) => log.warn({ release: old, err: describeError(err) }, 'removing an old release failed; the next deploy tries again'))
+    .catch((err: unknown) => {
+      log.warn({ err: describeError(err) }, 'listing old releases failed; the next deploy tries again')
+      return []
+    })
+  if (pruned.length > 0) log.info({ pruned }, 'old releases removed')
 }
 
 /** Whether a failure is worth retrying with the same content (network, disk) or not (bad content, hook). */

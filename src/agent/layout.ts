@@ -79,17 +79,23 @@ export class AppLayout {
 
   /**
    * Deletes all but the newest `keep` releases (by install time), never one in `protect` (current and
-   * previous). Returns the tags removed.
+   * previous). Returns the tags removed. A release that cannot be removed is passed to `onError` (or, without
+   * it, fails the call) and the others are still removed.
    */
-  async prune(keep: number, protect: ReadonlySet<string>): Promise<string[]> {
+  async prune(keep: number, protect: ReadonlySet<string>, onError?: (tag: string, err: unknown) => void): Promise<string[]> {
     const tags = await this.installedTags()
     const dated = await Promise.all(tags.map(async (tag) => ({ tag, mtime: (await stat(this.releaseDir(tag))).mtimeMs })))
     dated.sort((a, b) => b.mtime - a.mtime)
     const removed: string[] = []
     for (const { tag } of dated.slice(keep)) {
       if (protect.has(tag)) continue
-      await rm(this.releaseDir(tag), { recursive: true, force: true })
-      removed.push(tag)
+      try {
+        await rm(this.releaseDir(tag), { recursive: true, force: true })
+        removed.push(tag)
+      } catch (err) {
+        if (!onError) throw err
+        onError(tag, err)
+      }
     }
     return removed
   }
