@@ -112,10 +112,12 @@ export function openSwarm(options: SwarmOptions): Swarm {
         return install.events.onWebseedFallback({ quietMs: m.quietMs, peers: m.peers, origin: m.origin })
       case 'downloaded':
         return install.events.onDownloaded(m.traffic)
-      case 'extracted':
+      case 'extracted': {
         pending.delete(m.id)
         held.add(install.request.dir)
-        return install.resolve({ files: m.files, bytes: m.bytes, flushed: m.flushed, flushMs: m.flushMs })
+        const { type: _type, id: _id, ...result } = m
+        return install.resolve(result)
+      }
       case 'failed':
         pending.delete(m.id)
         return install.reject(receivedError(m.error))

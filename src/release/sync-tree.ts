@@ -5,9 +5,10 @@ import { syncDirectory } from '../atomic-file.ts'
 
 /**
  * What flushing one file or directory on its own costs, in bytes of other dirty data syncfs would write
- * instead. On the fresh ext4 above, a file on its own cost 200-330 us and syncfs about 3 ms more per MiB
- * of tarball: 70-110 KiB. A cloud volume (slower writes, slower flushes) and NVMe (both faster) keep the
- * same order.
+ * instead. Worked out from the runs on a fresh ext4 (syncTree below; docs/performance.md, seventeenth
+ * session): a file on its own cost about 200-330 us more than syncfs, and syncfs about 3 ms more per MiB
+ * of dirty tarball, so one file weighs 70-110 KiB. A cloud volume (slower writes, slower flushes) and
+ * NVMe (both faster) should keep the same order; not measured there.
  */
 export const FLUSH_COST_PER_ENTRY = 64 * 1024
 
@@ -44,14 +45,14 @@ export async function syncTree(root: string, size: { entries: number; otherDirty
 export type FlushMethod = 'filesystem' | 'each entry'
 
 /** syncfs(2) of the filesystem holding `dir`; false if `sync -f` could not run or failed. */
-export function syncFileSystem(dir: string): Promise<boolean> {
+function syncFileSystem(dir: string): Promise<boolean> {
   return new Promise((resolve) => {
     execFile('sync', ['-f', dir], (err) => resolve(!err))
   })
 }
 
 /** fdatasync of every regular file under `root`, then fsync of every directory. */
-export async function syncEachEntry(root: string): Promise<void> {
+async function syncEachEntry(root: string): Promise<void> {
   const files: string[] = []
   const dirs: string[] = [root]
   for (let i = 0; i < dirs.length; i++) {

@@ -67,7 +67,7 @@ export class EntryWriter {
   }
 
   #writeFile(entry: ReadEntry, rel: string): void {
-    this.#makeDir(path.posix.dirname(rel === '' ? '.' : rel), IMPLICIT_DIR_MODE)
+    this.#makeDir(path.posix.dirname(rel), IMPLICIT_DIR_MODE)
     const mode = typeof entry.mode === 'number' ? entry.mode & 0o7777 : 0o666
     const fd = openSync(path.join(this.#root, rel), CREATE_FILE, mode)
     this.#fd = fd
